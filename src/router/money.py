@@ -1,0 +1,68 @@
+"""Money as exact `Decimal` USD: parsing budgets and prices, and per-token arithmetic.
+
+Floats are accepted at the edge only (a caller's `budget=0.002`) and converted through their
+shortest decimal repr, so `0.1` becomes `Decimal("0.1")`, never `0.1000000000000000055...`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from router.errors import InvalidRequestError
+
+__all__ = ["MILLION", "ZERO", "format_usd", "parse_money", "per_million"]
+
+ZERO = Decimal(0)
+MILLION = Decimal(1_000_000)
+
+MoneyLike = str | Decimal | int | float
+
+
+def parse_money(value: object, *, field: str, allow_zero: bool = True) -> Decimal:
+    """Parse a USD amount; raise `InvalidRequestError` naming `field` when it is not a usable number.
+
+    Config loaders catch the error and re-raise it as a `ConfigError` with the key path.
+    """
+    if isinstance(value, bool):
+        raise InvalidRequestError(
+            f"expected a USD amount such as \"0.002\", got {value!r}", field=field
+        )
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, float):
+        amount = Decimal(repr(value))
+    elif isinstance(value, str):
+        text = value.strip().removeprefix("$").replace("_", "")
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            raise InvalidRequestError(
+                f"{value!r} is not a number; write a USD amount such as \"0.002\"", field=field
+            ) from None
+    else:
+        raise InvalidRequestError(
+            f"expected a USD amount (str, Decimal, int or float), got {type(value).__name__}",
+            field=field,
+        )
+    if not amount.is_finite():
+        raise InvalidRequestError(f"{value!r} is not a finite amount", field=field)
+    if amount < 0 or (amount == 0 and not allow_zero):
+        raise InvalidRequestError(
+            f"{value!r} must be {'zero or more' if allow_zero else 'more than zero'}", field=field
+        )
+    return amount
+
+
+def per_million(tokens: int, price_per_million: Decimal) -> Decimal:
+    """Cost of `tokens` at a price quoted per 1M tokens, exact."""
+    return tokens * price_per_million / MILLION
+
+
+def format_usd(amount: Decimal) -> str:
+    """`$0.000123` style, without scientific notation and without trailing noise."""
+    if amount == 0:
+        return "$0"
+    text = format(amount.normalize(), "f")
+    return f"-${text[1:]}" if text.startswith("-") else f"${text}"
