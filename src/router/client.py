@@ -10,17 +10,21 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
+from router.budgets import CallScope, LedgerErrorPolicy, check_budgets
 from router.calls import CallState, Fail
 from router.catalog import Catalog
 from router.config import build_deployments, default_config, load_config
 from router.decision import Decision, RoutingSettings, decide
 from router.deployments import Deployment, LifecycleState
 from router.errors import InvalidRequestError, ProviderError
+from router.ledger import Ledger, open_ledger
 from router.messages import MessagesLike, build_request
 from router.money import parse_money
 from router.providers import Provider, make_provider
+from router.reports import ExportFormat, SpendReport, export_entries, spend_report
+from router.spending import BudgetGuard, Routing
 from router.strategies import Filter, StrategyLike, resolve_strategy
 from router.streaming import AsyncReplyStream, ReplyStream
 from router.types import Reply, Request
@@ -46,6 +50,7 @@ class Router:
     `Router()` uses the built-in catalog and keys from the environment (`OPENAI_API_KEY`,
     `OPENROUTER_API_KEY`, `MISTRAL_API_KEY`); `Router.from_config(path_or_dict)` uses a config.
     `transport` (an `httpx` transport such as `router.mock.mock_transport()`) replaces the network.
+    `ledger` replaces the one the config names (`ledger:`), e.g. to share one between routers.
     """
 
     def __init__(
@@ -57,6 +62,7 @@ class Router:
         env: Mapping[str, str] | None = None,
         transport: Any = None,
         clock: Clock = _utcnow,
+        ledger: Ledger | None = None,
     ):
         env = os.environ if env is None else env
         cfg, unset, source = load_config(default_config(env) if config is None else config, env=env)
@@ -67,6 +73,14 @@ class Router:
         self._transport = transport
         self._clock = clock
         self._providers: dict[str, Provider] = {}
+        check_budgets(cfg.budgets, models=[d.model for d in self._deployments],
+                      deployments=[d.id for d in self._deployments], source=source)
+        self._owns_ledger = ledger is None
+        self._budgets = BudgetGuard(
+            ledger or open_ledger(cfg.ledger, clock=lambda: self._clock().timestamp()),
+            cfg.budgets, deployments=self._deployments, clock=clock, ttl=cfg.reservation_ttl,
+            fail_open=cfg.on_ledger_error is LedgerErrorPolicy.FAIL_OPEN,
+        )
         self._warn_lifecycle()
 
     @classmethod
@@ -83,6 +97,10 @@ class Router:
     @property
     def deployments(self) -> tuple[Deployment, ...]:
         return self._deployments
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._budgets.ledger
 
     def __repr__(self) -> str:
         names = ", ".join(d.id for d in self._deployments)
@@ -101,37 +119,46 @@ class Router:
     ) -> Decision:
         """The decision `complete()` would act on, without calling anything.
 
+        Shared budgets count with what is left of them now; nothing is reserved.
         Raises `BudgetExceeded` or `NoRouteError` (carrying the decision) when nothing fits.
         """
-        _, decision = self._decide(messages, budget, models, strategy, options)
-        decision.require_route()
-        return decision
+        return self._budgets.plan(self._routing(messages, budget, models, strategy, options))
 
-    def _decide(
+    def _routing(
         self,
         messages: MessagesLike,
         budget: Decimal | str | int | float | None,
         models: Iterable[str] | None,
         strategy: StrategyLike | None,
         options: Mapping[str, Any],
-    ) -> tuple[Request, Decision]:
+    ) -> Routing:
         options = dict(options)
         scope: dict[str, Any] = {k: options.pop(k) for k in ("user", "team", "tags") if k in options}
         _check_scope(scope)
         request = build_request(messages, **options)
         limit = None if budget is None else parse_money(budget, field="budget")
-        decision = decide(
-            request,
-            self._deployments,
-            strategy=self._strategy if strategy is None else resolve_strategy(strategy),
-            budget=limit,
-            today=self._clock().date(),
-            settings=self._settings,
-            models=None if models is None else list(models),
-            filters=self._filters,
-        )
-        log.debug("decision: %s", decision.deployment or "none")
-        return request, decision
+        chosen = self._strategy if strategy is None else resolve_strategy(strategy)
+        wanted = None if models is None else list(models)
+        today = self._clock().date()
+
+        def decide_within(cap: Decimal | None, per_deployment: Mapping[str, Decimal]) -> Decision:
+            decision = decide(
+                request,
+                self._deployments,
+                strategy=chosen,
+                budget=cap,
+                today=today,
+                settings=self._settings,
+                models=wanted,
+                filters=self._filters,
+                deployment_budgets=per_deployment,
+            )
+            log.debug("decision: %s", decision.deployment or "none")
+            return decision
+
+        tags = tuple(dict.fromkeys(scope.get("tags") or ()))
+        return Routing(request, CallScope(scope.get("user"), scope.get("team"), tags), limit,
+                       decide_within)
 
     def _provider(self, deployment: Deployment) -> Provider:
         provider = self._providers.get(deployment.id)
@@ -154,10 +181,16 @@ class Router:
         """Send the request to the best deployment within `budget` (USD) and return its reply.
 
         Options: max_tokens, tools, tool_choice, response_format, temperature, stop, user,
-        team, tags, metadata.
+        team, tags, metadata. The worst case is reserved in every shared budget in scope first,
+        and settled at the reply's cost afterwards (released if the call fails).
         """
-        request, decision = self._decide(messages, budget, models, strategy, options)
-        call = CallState(request, decision)
+        routing = self._routing(messages, budget, models, strategy, options)
+        decision, hold = self._budgets.reserve(routing)
+        call = CallState(routing.request, decision)
+        with hold.settling(call):
+            return self._complete(routing.request, call)
+
+    def _complete(self, request: Request, call: CallState) -> Reply:
         while True:
             action = call.next_action()
             if isinstance(action, Fail):
@@ -184,8 +217,13 @@ class Router:
         **options: Any,
     ) -> Reply:
         """The async twin of `complete()`; the same decisions, awaited I/O."""
-        request, decision = self._decide(messages, budget, models, strategy, options)
-        call = CallState(request, decision)
+        routing = self._routing(messages, budget, models, strategy, options)
+        decision, hold = await self._budgets.areserve(routing)
+        call = CallState(routing.request, decision)
+        async with hold.asettling(call):
+            return await self._acomplete(routing.request, call)
+
+    async def _acomplete(self, request: Request, call: CallState) -> Reply:
         while True:
             action = call.next_action()
             if isinstance(action, Fail):
@@ -213,11 +251,13 @@ class Router:
     ) -> ReplyStream:
         """Iterate to get text deltas; `.reply` afterwards holds usage and cost.
 
-        The decision is made now (errors such as `BudgetExceeded` raise here); the call starts
-        on the first iteration.
+        The decision is made and its worst case reserved now (errors such as `BudgetExceeded`
+        raise here); the call starts on the first iteration. A stream abandoned before its end
+        releases its reservation.
         """
-        request, decision = self._decide(messages, budget, models, strategy, options)
-        return ReplyStream(CallState(request, decision), self._provider)
+        routing = self._routing(messages, budget, models, strategy, options)
+        decision, hold = self._budgets.reserve(routing)
+        return ReplyStream(CallState(routing.request, decision), self._provider, hold)
 
     def astream(
         self,
@@ -228,9 +268,62 @@ class Router:
         strategy: StrategyLike | None = None,
         **options: Any,
     ) -> AsyncReplyStream:
-        """The async twin of `stream()`: `async for delta in router.astream(...)`."""
-        request, decision = self._decide(messages, budget, models, strategy, options)
-        return AsyncReplyStream(CallState(request, decision), self._provider)
+        """The async twin of `stream()`: `async for delta in router.astream(...)`.
+
+        Like `stream()` it decides and reserves before returning, so that errors raise here; with
+        shared budgets that is one short blocking ledger call.
+        """
+        routing = self._routing(messages, budget, models, strategy, options)
+        decision, hold = self._budgets.reserve(routing)
+        return AsyncReplyStream(CallState(routing.request, decision), self._provider, hold)
+
+    # -- spend --------------------------------------------------------------------------------
+
+    def spend(
+        self,
+        *,
+        user: str | None = None,
+        team: str | None = None,
+        tags: Iterable[str] = (),
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> SpendReport:
+        """Each budget's limit, spent, reserved and remaining in its current window, and settled
+        spend by model and deployment (entries settled in [since, until)).
+
+        With `user`/`team`/`tags`, only the budgets a call by them would meet.
+        """
+        tags = tuple(tags)
+        scope = CallScope(user, team, tags) if user or team or tags else None
+        return spend_report(self.ledger, self._budgets.budgets, now=self._clock(),
+                            deployments=[(d.id, d.model) for d in self._deployments],
+                            scope=scope, since=since, until=until)
+
+    async def aspend(
+        self,
+        *,
+        user: str | None = None,
+        team: str | None = None,
+        tags: Iterable[str] = (),
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> SpendReport:
+        """The async twin of `spend()` (run on a worker thread)."""
+        return await asyncio.to_thread(self.spend, user=user, team=team, tags=tuple(tags),
+                                       since=since, until=until)
+
+    def export_spend(
+        self,
+        target: str | os.PathLike[str] | IO[str],
+        *,
+        format: ExportFormat | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> int:
+        """Write the ledger's entries settled in [since, until) as CSV or JSONL; return how many."""
+        entries = self.ledger.entries(since=since.timestamp() if since else None,
+                                      until=until.timestamp() if until else None)
+        return export_entries(entries, target, format=format)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -259,14 +352,18 @@ class Router:
             warnings.warn(message, ModelLifecycleWarning, stacklevel=3)
 
     def close(self) -> None:
-        """Close the sync HTTP connections of every adapter."""
+        """Close the sync HTTP connections of every adapter (and the ledger the router opened)."""
         for provider in self._providers.values():
             provider.close()
+        if self._owns_ledger:
+            self.ledger.close()
 
     async def aclose(self) -> None:
-        """Close the async HTTP connections of every adapter."""
+        """Close the async HTTP connections of every adapter (and the ledger the router opened)."""
         for provider in self._providers.values():
             await provider.aclose()
+        if self._owns_ledger:
+            await self.ledger.aclose()
 
     def __enter__(self) -> Router:
         return self

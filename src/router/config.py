@@ -15,10 +15,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from router.budgets import Budget, LedgerErrorPolicy
 from router.catalog import Catalog, Price, load_catalog, validation_error
 from router.decision import RoutingSettings
 from router.deployments import DEFAULT_BASE_URLS, Deployment, Secret, host_of
 from router.errors import ConfigError
+from router.ledger import parse_ledger_url
 
 __all__ = [
     "DeploymentConfig",
@@ -83,6 +85,21 @@ class RouterConfig(_Strict):
     models: dict[str, dict[str, Any]] = {}
     deployments: list[DeploymentConfig] = []
     routing: RoutingConfig = RoutingConfig()
+    ledger: str = Field("memory", description="memory, sqlite:///path.db or redis://host:port/db")
+    budgets: list[Budget] = []
+    on_ledger_error: LedgerErrorPolicy = LedgerErrorPolicy.FAIL_CLOSED
+    reservation_ttl: float = Field(
+        900.0, gt=0, description="Seconds after which a reservation whose process died expires"
+    )
+
+    @field_validator("ledger")
+    @classmethod
+    def _ledger(cls, value: str) -> str:
+        try:
+            parse_ledger_url(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("ledger: ")) from None
+        return value
 
 
 def interpolate_env(

@@ -142,8 +142,13 @@ def decide(
     unavailable: Mapping[str, str] | None = None,
     filters: Sequence[Filter] = (),
     tokens: RequestTokens | None = None,
+    deployment_budgets: Mapping[str, Decimal] | None = None,
 ) -> Decision:
-    """Pick and order the deployments for `request`. Pure: the same inputs give the same decision."""
+    """Pick and order the deployments for `request`. Pure: the same inputs give the same decision.
+
+    `deployment_budgets` (deployment id -> USD) caps single deployments below `budget`: what is
+    left of shared budgets scoped to a model or a deployment.
+    """
     if models is not None:
         known = {d.model for d in deployments}
         unknown = [m for m in models if m not in known]
@@ -164,7 +169,9 @@ def decide(
             continue
         kind, reason = _static_reason(dep, request, today, keyed, unavailable)
         if reason is None:
-            cand, kind, reason, needed = _price(dep, ctx, settings)
+            own = (deployment_budgets or {}).get(dep.id)
+            limit = own if budget is None or (own is not None and own < budget) else budget
+            cand, kind, reason, needed = _price(dep, ctx, settings, limit)
             if needed is not None and (cheapest_needed is None or needed < cheapest_needed):
                 cheapest_needed = needed
             if cand is not None:
@@ -249,10 +256,10 @@ def _static_reason(
 
 
 def _price(
-    dep: Deployment, ctx: RouteContext, settings: RoutingSettings
+    dep: Deployment, ctx: RouteContext, settings: RoutingSettings, budget: Decimal | None
 ) -> tuple[Candidate | None, str, str | None, Decimal | None]:
     """The candidate with its output cap and costs, or why it cannot fit (and what it would need)."""
-    request, budget = ctx.request, ctx.budget
+    request = ctx.request
     input_tokens = ctx.tokens.for_model(dep.spec)
     room = dep.context_window - input_tokens
     wanted = request.max_tokens or settings.min_output_tokens

@@ -3,18 +3,22 @@
 A failure before the first token is an ordinary failed attempt (the call state decides whether
 another deployment takes over); after it, the stream raises `StreamError` with the partial text,
 billed for what was received. A stream that ends without a finish reason is truncated, not done.
+Its budget reservation is settled when the stream ends, breaks or is abandoned.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 
 from router.calls import CallState, Fail, Try
 from router.deployments import Deployment
 from router.errors import InvalidRequestError, ProviderError
 from router.providers.base import Provider, StreamAssembler
+from router.spending import Hold
 from router.types import Reply
 
 __all__ = ["AsyncReplyStream", "ReplyStream"]
@@ -23,11 +27,14 @@ ProviderFor = Callable[[Deployment], Provider]
 
 
 class _BaseStream:
-    def __init__(self, call: CallState, provider_for: ProviderFor):
+    def __init__(self, call: CallState, provider_for: ProviderFor, hold: Hold | None = None):
         self._call = call
         self._provider_for = provider_for
         self._reply: Reply | None = None
         self._started = False
+        self._hold = hold
+        if hold is not None:  # a stream dropped unread gives its reservation back
+            weakref.finalize(self, hold.abandon)
 
     @property
     def decision(self):  # type: ignore[no-untyped-def]
@@ -63,6 +70,10 @@ class ReplyStream(_BaseStream):
 
     def __iter__(self) -> Iterator[str]:
         self._begin()
+        with self._hold.settling(self._call) if self._hold else contextlib.nullcontext():
+            yield from self._deltas()
+
+    def _deltas(self) -> Iterator[str]:
         call = self._call
         while True:
             action = call.next_action()
@@ -96,6 +107,12 @@ class AsyncReplyStream(_BaseStream):
 
     async def _run(self) -> AsyncIterator[str]:
         self._begin()
+        settling = self._hold.asettling(self._call) if self._hold else contextlib.nullcontext()
+        async with settling, contextlib.aclosing(self._deltas()) as deltas:
+            async for delta in deltas:
+                yield delta
+
+    async def _deltas(self) -> AsyncGenerator[str, None]:
         call = self._call
         while True:
             action = call.next_action()
