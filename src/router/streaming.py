@@ -58,7 +58,8 @@ class _BaseStream:
 
     def _finish(self, action: Try, assembler: StreamAssembler, started: float) -> None:
         completion = assembler.completion(
-            deployment=action.candidate.deployment, latency=time.perf_counter() - started
+            deployment=action.candidate.deployment, latency=time.perf_counter() - started,
+            partial=assembler.finish is None,
         )
         if assembler.finish is None:
             raise self._call.interrupted(action, completion, None)
@@ -93,7 +94,7 @@ class ReplyStream(_BaseStream):
                     call.failed(action, exc, latency=time.perf_counter() - started)
                     continue
                 partial = assembler.completion(deployment=action.candidate.deployment,
-                                               latency=time.perf_counter() - started)
+                                               latency=time.perf_counter() - started, partial=True)
                 raise call.interrupted(action, partial, exc) from exc
             self._finish(action, assembler, started)
             return
@@ -132,7 +133,7 @@ class AsyncReplyStream(_BaseStream):
                     call.failed(action, exc, latency=time.perf_counter() - started)
                     continue
                 partial = assembler.completion(deployment=action.candidate.deployment,
-                                               latency=time.perf_counter() - started)
+                                               latency=time.perf_counter() - started, partial=True)
                 raise call.interrupted(action, partial, exc) from exc
             self._finish(action, assembler, started)
             return

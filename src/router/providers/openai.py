@@ -129,6 +129,8 @@ class OpenAIProvider(Provider):
             return self._completion(resp, started)
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, self.deployment.id) from exc
+        except (httpx.HTTPError, ValueError) as exc:  # e.g. a 200 whose body is not JSON
+            raise translate_transport_error(exc, "openai", self.deployment.id) from exc
 
     async def acomplete(self, request: Request, options: CallOptions) -> Completion:
         started = time.perf_counter()
@@ -137,6 +139,8 @@ class OpenAIProvider(Provider):
             return self._completion(resp, started)
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, self.deployment.id) from exc
+        except (httpx.HTTPError, ValueError) as exc:  # e.g. a 200 whose body is not JSON
+            raise translate_transport_error(exc, "openai", self.deployment.id) from exc
 
     def _stream_kwargs(self, request: Request, options: CallOptions) -> dict[str, Any]:
         kw = self._kwargs(request, options)
