@@ -7,6 +7,7 @@
 
 import logging as _logging
 
+from router.budgets import Budget
 from router.calls import CallState
 from router.catalog import Catalog, ModelSpec, Price, builtin_catalog, load_catalog
 from router.client import ModelLifecycleWarning, Router
@@ -30,6 +31,8 @@ from router.errors import (
     ServerError,
     StreamError,
 )
+from router.ledger import Ledger, open_ledger
+from router.ledger.report import SpendReport
 from router.strategies import (
     Best,
     Cheapest,
@@ -67,6 +70,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Best",
+    "Budget",
     "BudgetExceeded",
     "CallState",
     "Candidate",
@@ -80,6 +84,7 @@ __all__ = [
     "FinishReason",
     "ImagePart",
     "InvalidRequestError",
+    "Ledger",
     "LedgerError",
     "LifecycleState",
     "Message",
@@ -104,6 +109,7 @@ __all__ = [
     "RoutingSettings",
     "Secret",
     "ServerError",
+    "SpendReport",
     "Strategy",
     "StreamChunk",
     "StreamError",
@@ -116,6 +122,7 @@ __all__ = [
     "decide",
     "load_catalog",
     "min_score",
+    "open_ledger",
     "register_strategy",
     "vendors",
 ]

@@ -20,11 +20,11 @@ from router.decision import Decision, RoutingSettings, decide
 from router.deployments import Deployment, LifecycleState
 from router.errors import InvalidRequestError, ProviderError
 from router.ledger import Ledger, open_ledger
+from router.ledger.guard import BudgetGuard, Routing
+from router.ledger.report import ExportFormat, SpendReport, export_entries, spend_report
 from router.messages import MessagesLike, build_request
 from router.money import parse_money
 from router.providers import Provider, make_provider
-from router.reports import ExportFormat, SpendReport, export_entries, spend_report
-from router.spending import BudgetGuard, Routing
 from router.strategies import Filter, StrategyLike, resolve_strategy
 from router.streaming import AsyncReplyStream, ReplyStream
 from router.types import Reply, Request

@@ -17,8 +17,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from router.calls import CallState, Fail, Try
 from router.deployments import Deployment
 from router.errors import InvalidRequestError, ProviderError
+from router.ledger.guard import Hold
 from router.providers.base import Provider, StreamAssembler
-from router.spending import Hold
 from router.types import Reply
 
 __all__ = ["AsyncReplyStream", "ReplyStream"]

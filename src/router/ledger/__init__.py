@@ -1,5 +1,7 @@
 """The spend ledger behind shared budgets: one `Ledger` interface, three backends, one URL to pick.
 
+`guard` is how the Router's shells use it (reserve, then settle); `report` reads it back.
+
     memory                        in-process (the default)
     sqlite:///var/lib/router.db   one file shared by the processes of a machine (sqlite:spend.db
                                   for a path relative to the working directory)
