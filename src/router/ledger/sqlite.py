@@ -72,7 +72,7 @@ class SQLiteLedger(BlockingLedger):
     def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time,
                  busy_timeout: float = 30.0):
         self.path = Path(path)
-        self.url = f"sqlite:///{self.path}" if self.path.is_absolute() else f"sqlite:{self.path}"
+        self.url = f"sqlite://{self.path}" if self.path.is_absolute() else f"sqlite:{self.path}"
         self._clock = clock
         self._timeout = busy_timeout
         self._local = threading.local()
