@@ -88,7 +88,7 @@ class MemoryLedger(BlockingLedger):
                 raise not_live(reservation)
             self._check(reservation.limits, units)
             for book in held.books:
-                self._held[book] += units
+                self._held[book] = self._held.get(book, 0) + units
             held.amount += units
             held.expires_at = now + held.ttl
             heapq.heappush(self._deadlines, (held.expires_at, reservation.id))
@@ -165,11 +165,11 @@ class MemoryLedger(BlockingLedger):
 
     def _unhold(self, held: _Held) -> None:
         for book in held.books:
-            left = self._held[book] - held.amount
+            left = self._held.get(book, 0) - held.amount
             if left:
                 self._held[book] = left
             else:
-                del self._held[book]
+                self._held.pop(book, None)
 
     def _sweep(self, now: float) -> int:
         expired = 0
