@@ -195,7 +195,8 @@ def test_pacing_compares_spend_with_the_share_of_the_window_gone() -> None:
     book = paced.limit.book
     assert pace(paced, {book: Balance(D("11"), D("1"))}, NOW) is None
     note = pace(paced, {book: Balance(D("12"), D("0.5"))}, NOW)
-    assert note is not None and "ahead of $12 pro rata" in note
+    assert note is not None
+    assert "ahead of $12 pro rata" in note
     unpaced = bucket_for(budget(limit="24", window="day"), None, NOW)
     assert pace(unpaced, {unpaced.limit.book: Balance(D("24"))}, NOW) is None
 
@@ -243,7 +244,8 @@ def test_reject_raises_naming_the_budget_instead_of_switching_models(routing: An
                balances=filled(applied, user_day_alice="0.001"), now=NOW)
     err = caught.value
     assert (err.budget, err.limit, err.remaining) == ("user/day:alice", D(1), D("0.001"))
-    assert "gpt-4o needs up to" in str(err) and "on_exceed: downgrade" in str(err)
+    assert "gpt-4o needs up to" in str(err)
+    assert "on_exceed: downgrade" in str(err)
 
 
 def test_downgrade_routes_to_a_model_that_still_fits(routing: Any) -> None:

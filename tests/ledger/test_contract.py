@@ -43,7 +43,8 @@ def test_a_reservation_that_does_not_fit_one_limit_is_made_in_none(ledger: Ledge
     assert err.limit == D("1.00")
     assert err.remaining == D("0.10")
     assert err.cheapest_cost == D("0.20")
-    assert "user/day:alice" in str(err) and "$0.1 left" in str(err)
+    assert "user/day:alice" in str(err)
+    assert "$0.1 left" in str(err)
     assert held(ledger, MONTH) == Balance()  # all or none
 
 
@@ -266,6 +267,18 @@ async def test_the_async_twins_match(ledger: Ledger) -> None:
     [entry] = list(ledger.entries())
     assert (entry.cost, entry.user, entry.model) == (D("0.5"), "alice", "m")
     await ledger.aclose()
+
+
+async def test_a_cancelled_call_is_cancelled(ledger: Ledger) -> None:
+    """`task.cancel()` is honoured (redis-py with a socket timeout used to swallow it)."""
+    for i in range(60):
+        task = asyncio.ensure_future(ledger.abalances([DAY.book]))
+        await asyncio.sleep(0.00003 * (i % 12))
+        if task.cancel():
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        else:
+            await task
 
 
 async def test_concurrent_tasks_never_overbook(ledger: Ledger) -> None:

@@ -114,9 +114,11 @@ class LedgerMachine(RuleBasedStateMachine):
             assert held is None
             return res
         except BudgetExceeded:
-            assert held is not None and not self._fits(res.limits, extra)
+            assert held is not None
+            assert not self._fits(res.limits, extra)
             return res
-        assert held is not None and self._fits(res.limits, extra)
+        assert held is not None
+        assert self._fits(res.limits, extra)
         held.amount += extra
         held.expires_at = self.clock.now + held.ttl
         assert new.amount == from_units(held.amount)

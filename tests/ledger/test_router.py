@@ -162,7 +162,8 @@ def test_a_finished_stream_settles_at_its_cost(make: Any) -> None:
     stream = router.stream("Tell me a story about a lighthouse.", user="alice", max_tokens=50)
     assert balance(router).reserved > 0
     text = "".join(stream)
-    assert text and balance(router) == Balance(stream.reply.cost, D(0))
+    assert text
+    assert balance(router) == Balance(stream.reply.cost, D(0))
 
 
 def test_an_abandoned_stream_releases(make: Any) -> None:
@@ -213,7 +214,7 @@ def test_a_reservation_outlives_no_ttl(make: Any, scripted: Scripted, clock: Mov
 def test_cover_extends_the_hold_for_a_fallback(make: Any) -> None:
     router = make([{"scope": "user", "limit": "0.01", "window": "day"}])
     routing = router._routing("hi", None, None, None, {"user": "alice", "max_tokens": 50})
-    decision, hold = router._budgets.reserve(routing)
+    _decision, hold = router._budgets.reserve(routing)
     held = balance(router).reserved
     hold.cover(held / 2)  # already covered: nothing changes
     assert balance(router).reserved == held

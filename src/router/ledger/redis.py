@@ -165,10 +165,11 @@ class RedisLedger:
         shown = parts.hostname or "localhost"
         self.url = urlunsplit(parts._replace(netloc=f"{shown}:{parts.port or 6379}"))
         self._clock = clock
-        self._options = {"decode_responses": True, "socket_timeout": timeout,
-                         "socket_connect_timeout": timeout}
+        self._timeout = timeout
+        self._options = {"decode_responses": True, "socket_connect_timeout": timeout}
         self._redis = redis
-        self._sync = redis.Redis.from_url(self._server_url, **self._options)
+        self._sync = redis.Redis.from_url(self._server_url, socket_timeout=timeout,
+                                          **self._options)
         self._script = self._sync.register_script(_LUA)
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]] = (
             weakref.WeakKeyDictionary()
@@ -186,8 +187,14 @@ class RedisLedger:
             raise _ledger_error(self.url, exc) from exc
 
     async def _arun(self, args: list[str]) -> Any:
+        # The time limit is asyncio's, not the client's socket timeout: with one, redis-py 8
+        # swallows a task's cancellation now and then (the call completes as if never cancelled).
         try:
-            return await self._async_pair()[1](args=args)
+            async with asyncio.timeout(self._timeout):
+                return await self._async_pair()[1](args=args)
+        except TimeoutError as exc:
+            raise LedgerError(f"redis ledger at {self.url}: no answer within {self._timeout}s"
+                              ) from exc
         except self._redis.RedisError as exc:
             raise _ledger_error(self.url, exc) from exc
 
@@ -196,7 +203,8 @@ class RedisLedger:
         loop = asyncio.get_running_loop()
         pair = self._async.get(loop)
         if pair is None:
-            client = self._redis.asyncio.Redis.from_url(self._server_url, **self._options)
+            client = self._redis.asyncio.Redis.from_url(self._server_url, socket_timeout=None,
+                                                        **self._options)
             pair = self._async[loop] = (client, client.register_script(_LUA))
         return pair
 
@@ -310,8 +318,12 @@ class RedisLedger:
         client = self._async_pair()[0]
         keys: set[str] = set()
         try:
-            for cut, pattern in self._scan_patterns(prefix):
-                keys.update([key[cut:] async for key in client.scan_iter(match=pattern, count=1000)])
+            async with asyncio.timeout(self._timeout * 10):
+                for cut, pattern in self._scan_patterns(prefix):
+                    keys.update([key[cut:]
+                                 async for key in client.scan_iter(match=pattern, count=1000)])
+        except TimeoutError as exc:
+            raise LedgerError(f"redis ledger at {self.url}: scan took too long") from exc
         except self._redis.RedisError as exc:
             raise _ledger_error(self.url, exc) from exc
         return await self.abalances(sorted(keys))
