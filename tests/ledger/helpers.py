@@ -31,6 +31,20 @@ def config(budgets: list[dict[str, Any]], *, ledger: str = "memory", **extra: An
     }
 
 
+# Counting tokens by UTF-8 bytes (a safe upper bound) spares a process the tokenizer load.
+BYTES = {"gpt-4o-mini": {"tokenizer": "bytes"}}
+
+
+def canned(request: httpx.Request) -> httpx.Response:
+    """A fixed chat completion (5 input and 3 output tokens), without counting anything."""
+    return httpx.Response(200, json={
+        "id": "canned", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
+                     "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+    })
+
+
 class MovingClock:
     """The Router's clock (aware datetimes) that tests move by hand."""
 
