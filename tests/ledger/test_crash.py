@@ -42,16 +42,16 @@ def handler(request):
 
 warnings.simplefilter("ignore")
 budgets = [{"scope": "global", "limit": sys.argv[2], "window": "month"}]
-router = Router(config(budgets, ledger=sys.argv[1], reservation_ttl=%(ttl)s, models=BYTES),
+router = Router(config(budgets, ledger=sys.argv[1], reservation_ttl=$TTL, models=BYTES),
                 transport=httpx.MockTransport(handler), env={})
 for _ in range(5):
     router.complete("hello there", models=["gpt-4o-mini"], max_tokens=20)
 for _ in range(3):
-    threading.Thread(target=router.complete, args=(%(hang)r,),
+    threading.Thread(target=router.complete, args=($HANG,),
                      kwargs={"models": ["gpt-4o-mini"], "max_tokens": 20}).start()
 print("started", flush=True)
 time.sleep(600)
-""" % {"ttl": TTL, "hang": HANG}
+""".replace("$TTL", str(TTL)).replace("$HANG", repr(HANG))
 
 LEDGER_WORKER = """
 import sys
@@ -61,9 +61,9 @@ ledger = open_ledger(sys.argv[1])
 limit = Limit("hammer", Decimal("1000"), ("hammer|*|total",))
 print("started", flush=True)
 while True:
-    res = ledger.reserve([limit], Decimal("0.001"), ttl=%(ttl)s)
+    res = ledger.reserve([limit], Decimal("0.001"), ttl=$TTL)
     ledger.settle(res, Decimal("0.000999"))
-""" % {"ttl": TTL}
+""".replace("$TTL", str(TTL))
 
 
 def spawn(code: str, *args: str) -> subprocess.Popen[str]:
