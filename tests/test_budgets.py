@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 from tests.conftest import CONFIG
 
+from router.budget_routing import choose
 from router.budgets import (
     ROLLING_SLOTS,
     Budget,
@@ -22,7 +23,6 @@ from router.budgets import (
     apply_budgets,
     bucket_for,
     check_budgets,
-    choose,
     pace,
     remaining,
     window_bounds,
@@ -220,7 +220,7 @@ def routing() -> Any:
 def filled(applied: Any, **left: str) -> dict[str, Balance]:
     """Balances that leave `left[name]` USD in each named bucket."""
     out = {}
-    for bucket in [*applied.common, *(b for bs in applied.by_deployment.values() for b in bs)]:
+    for bucket in applied:
         key = bucket.name.replace("/", "_").replace(":", "_").replace("=", "_")
         if key in left:
             out[bucket.limit.book] = Balance(bucket.limit.limit - D(left[key]), D(0))

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from router.budgets import Applied, Budget, CallScope, Choice, Decide, apply_budgets, choose
+from router.budget_routing import Choice, Decide, choose
+from router.budgets import Applied, Budget, CallScope, apply_budgets
 from router.calls import CallState
 from router.decision import Decision
 from router.deployments import Deployment

@@ -120,7 +120,7 @@ def spend_report(ledger: Ledger, budgets: Sequence[Budget], *, now: dt.datetime,
     if scope is not None:
         applied = apply_budgets(budgets, scope, deployments, now)
         seen: set[str] = set()
-        for bucket in [*applied.common, *(b for bs in applied.by_deployment.values() for b in bs)]:
+        for bucket in applied:
             if bucket.name not in seen:
                 seen.add(bucket.name)
                 buckets.append((bucket, _value(bucket)))
