@@ -139,17 +139,23 @@ def router_for(url: str, budgets: bool, ledger: Ledger | None = None) -> Router:
         return Router(config, transport=httpx.MockTransport(canned), env={}, ledger=ledger)
 
 
-def per_call(router: Router, n: int) -> float:
-    """Median seconds per sequential `complete()`."""
-    for _ in range(50):
+def timed(router: Router, n: int) -> float:
+    started = time.perf_counter()
+    for _ in range(n):
         router.complete("hi", user="alice", max_tokens=16)
-    times = []
-    for _ in range(ROUNDS):
-        started = time.perf_counter()
-        for _ in range(n):
-            router.complete("hi", user="alice", max_tokens=16)
-        times.append((time.perf_counter() - started) / n)
-    return statistics.median(times)
+    return (time.perf_counter() - started) / n
+
+
+def overhead(url: str, n: int) -> tuple[float, float, float]:
+    """Seconds per sequential `complete()` without a ledger and with this one, and the median of
+    their difference; each round times both back to back, so that load drifts cancel out."""
+    bare = router_for("memory", budgets=True, ledger=NullLedger())
+    guarded = router_for(url, budgets=True)
+    timed(bare, 50), timed(guarded, 50)
+    rounds = [(timed(bare, n), timed(guarded, n)) for _ in range(ROUNDS)]
+    bare.close(), guarded.close()
+    return (statistics.median(b for b, _ in rounds), statistics.median(g for _, g in rounds),
+            statistics.median(g - b for b, g in rounds))
 
 
 @contextmanager
@@ -191,7 +197,6 @@ def main() -> None:
         if redis:
             urls["redis"] = f"{redis}?prefix=bench{uuid.uuid4().hex[:8]}"
         rows: dict[str, list[str]] = {}
-        bare = per_call(router_for("memory", budgets=True, ledger=NullLedger()), args.calls)
         for name, url in urls.items():
             shared = url != "memory"
             rows[name] = [
@@ -200,9 +205,8 @@ def main() -> None:
                 f"{rate(lambda u=url: pairs_threads(u, n, 8), n):,.0f}",
                 f"{rate(lambda u=url: pairs_processes(u, n, 4), n):,.0f}" if shared else "-",
             ]
-            guarded = per_call(router_for(url, budgets=True), args.calls)
-            rows[name] += [f"{bare * 1e6:,.0f}", f"{guarded * 1e6:,.0f}",
-                           f"{(guarded - bare) * 1e6:+,.0f}"]
+            bare, guarded, added = overhead(url, args.calls)
+            rows[name] += [f"{bare * 1e6:,.0f}", f"{guarded * 1e6:,.0f}", f"{added * 1e6:+,.0f}"]
     head = ["pairs/s 1 client", "64 tasks", "8 threads", "4 processes", "no ledger us",
             "complete() us", "overhead us"]
     print(f"reserve+settle, 2 limits per reservation, {n} pairs per run "

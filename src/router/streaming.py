@@ -34,7 +34,7 @@ class _BaseStream:
         self._started = False
         self._hold = hold
         if hold is not None:  # a stream dropped unread gives its reservation back
-            weakref.finalize(self, hold.abandon)
+            weakref.finalize(self, hold.abandon).atexit = False  # at exit, the TTL will do
 
     @property
     def decision(self):  # type: ignore[no-untyped-def]

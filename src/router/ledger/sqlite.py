@@ -245,10 +245,11 @@ class SQLiteLedger(BlockingLedger):
 
     def scan(self, prefix: str) -> dict[str, Balance]:
         def work(conn: sqlite3.Connection, now: float) -> dict[str, Balance]:
+            # a key range, so that the primary keys' indexes answer it
+            low, high = prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else "\U0010ffff"
             rows = conn.execute(
-                "SELECT key FROM counters WHERE substr(key, 1, ?) = ?"
-                " UNION SELECT key FROM holds WHERE substr(key, 1, ?) = ?",
-                (len(prefix), prefix, len(prefix), prefix),
+                "SELECT key FROM counters WHERE key >= ? AND key < ?"
+                " UNION SELECT key FROM holds WHERE key >= ? AND key < ?", (low, high, low, high),
             ).fetchall()
             return _balances(conn, sorted(r[0] for r in rows), now)
 
@@ -283,15 +284,15 @@ class SQLiteLedger(BlockingLedger):
 
 
 def _sweep(conn: sqlite3.Connection, now: float) -> int:
-    """Expire live reservations past their deadline and forget old tombstones."""
+    """Expire live reservations past their deadline (and forget week-old expired ones)."""
     overdue = [r[0] for r in conn.execute(
         "SELECT id FROM reservations WHERE state = 'live' AND expires_at <= ?", (now,))]
-    if overdue:
+    if overdue:  # rare: only a dead (or very slow) process leaves reservations to expire
         conn.executemany("DELETE FROM holds WHERE reservation = ?", [(r,) for r in overdue])
         conn.executemany("UPDATE reservations SET state = 'expired' WHERE id = ?",
                          [(r,) for r in overdue])
-    conn.execute("DELETE FROM reservations WHERE state = 'expired' AND expires_at <= ?",
-                 (now - _TOMBSTONE_SECONDS,))
+        conn.execute("DELETE FROM reservations WHERE state = 'expired' AND expires_at <= ?",
+                     (now - _TOMBSTONE_SECONDS,))
     return len(overdue)
 
 
@@ -307,13 +308,13 @@ def _close(conn: sqlite3.Connection, rid: str) -> list[str] | None:
 
 def _sums(conn: sqlite3.Connection, keys: Sequence[str], now: float) -> tuple[int, int]:
     marks = ",".join("?" * len(keys))
-    spent = conn.execute(f"SELECT COALESCE(SUM(spent), 0) FROM counters WHERE key IN ({marks})",
-                         keys).fetchone()[0]
-    held = conn.execute(
-        f"SELECT COALESCE(SUM(h.amount), 0) FROM holds h JOIN reservations r ON r.id = h.reservation"
-        f" WHERE h.key IN ({marks}) AND r.expires_at > ?", (*keys, now),
-    ).fetchone()[0]
-    return int(spent), int(held)
+    row = conn.execute(
+        f"SELECT (SELECT COALESCE(SUM(spent), 0) FROM counters WHERE key IN ({marks})),"
+        f" (SELECT COALESCE(SUM(h.amount), 0) FROM holds h JOIN reservations r"
+        f" ON r.id = h.reservation WHERE h.key IN ({marks}) AND r.expires_at > ?)",
+        (*keys, *keys, now),
+    ).fetchone()
+    return int(row[0]), int(row[1])
 
 
 def _check(conn: sqlite3.Connection, limits: Sequence[Limit], units: int, now: float) -> None:
