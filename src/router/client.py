@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from router.breaker import BreakerStore
 from router.calls import CallState, Fail
 from router.catalog import Catalog
 from router.config import build_deployments, default_config, load_config
@@ -21,6 +22,7 @@ from router.errors import InvalidRequestError, ProviderError
 from router.messages import MessagesLike, build_request
 from router.money import parse_money
 from router.providers import Provider, make_provider
+from router.resilience import Resilience
 from router.strategies import Filter, StrategyLike, resolve_strategy
 from router.streaming import AsyncReplyStream, ReplyStream
 from router.types import Reply, Request
@@ -46,6 +48,9 @@ class Router:
     `Router()` uses the built-in catalog and keys from the environment (`OPENAI_API_KEY`,
     `OPENROUTER_API_KEY`, `MISTRAL_API_KEY`); `Router.from_config(path_or_dict)` uses a config.
     `transport` (an `httpx` transport such as `router.mock.mock_transport()`) replaces the network.
+    Retries, fallbacks, circuit breaking and deadlines follow the config's `retries:`, `breaker:`
+    and `timeouts:`; `breaker_store` shares breaker state (e.g. `RedisBreakerStore`), and
+    `resilience` replaces all of it (e.g. tenacity strategies of your own).
     """
 
     def __init__(
@@ -57,6 +62,8 @@ class Router:
         env: Mapping[str, str] | None = None,
         transport: Any = None,
         clock: Clock = _utcnow,
+        breaker_store: BreakerStore | None = None,
+        resilience: Resilience | None = None,
     ):
         env = os.environ if env is None else env
         cfg, unset, source = load_config(default_config(env) if config is None else config, env=env)
@@ -67,6 +74,9 @@ class Router:
         self._transport = transport
         self._clock = clock
         self._providers: dict[str, Provider] = {}
+        self._resilience = resilience or Resilience.from_config(
+            cfg.retries, cfg.breaker, cfg.timeouts, store=breaker_store
+        )
         self._warn_lifecycle()
 
     @classmethod
@@ -83,6 +93,11 @@ class Router:
     @property
     def deployments(self) -> tuple[Deployment, ...]:
         return self._deployments
+
+    @property
+    def resilience(self) -> Resilience:
+        """The retry policy, deadlines and circuit breaker every call follows."""
+        return self._resilience
 
     def __repr__(self) -> str:
         names = ", ".join(d.id for d in self._deployments)
@@ -129,9 +144,17 @@ class Router:
             settings=self._settings,
             models=None if models is None else list(models),
             filters=self._filters,
+            unavailable=self._unavailable(),
         )
         log.debug("decision: %s", decision.deployment or "none")
         return request, decision
+
+    def _unavailable(self) -> dict[str, str] | None:
+        breaker = self._resilience.breaker
+        return None if breaker is None else breaker.unavailable(d.id for d in self._deployments)
+
+    def _call(self, request: Request, decision: Decision) -> CallState:
+        return CallState(request, decision, resilience=self._resilience)
 
     def _provider(self, deployment: Deployment) -> Provider:
         provider = self._providers.get(deployment.id)
@@ -157,7 +180,7 @@ class Router:
         team, tags, metadata.
         """
         request, decision = self._decide(messages, budget, models, strategy, options)
-        call = CallState(request, decision)
+        call = self._call(request, decision)
         while True:
             action = call.next_action()
             if isinstance(action, Fail):
@@ -185,7 +208,7 @@ class Router:
     ) -> Reply:
         """The async twin of `complete()`; the same decisions, awaited I/O."""
         request, decision = self._decide(messages, budget, models, strategy, options)
-        call = CallState(request, decision)
+        call = self._call(request, decision)
         while True:
             action = call.next_action()
             if isinstance(action, Fail):
@@ -217,7 +240,7 @@ class Router:
         on the first iteration.
         """
         request, decision = self._decide(messages, budget, models, strategy, options)
-        return ReplyStream(CallState(request, decision), self._provider)
+        return ReplyStream(self._call(request, decision), self._provider)
 
     def astream(
         self,
@@ -230,7 +253,7 @@ class Router:
     ) -> AsyncReplyStream:
         """The async twin of `stream()`: `async for delta in router.astream(...)`."""
         request, decision = self._decide(messages, budget, models, strategy, options)
-        return AsyncReplyStream(CallState(request, decision), self._provider)
+        return AsyncReplyStream(self._call(request, decision), self._provider)
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from router.catalog import Catalog, Price, load_catalog, validation_error
 from router.decision import RoutingSettings
 from router.deployments import DEFAULT_BASE_URLS, Deployment, Secret, host_of
 from router.errors import ConfigError
+from router.resilience import BreakerConfig, RetriesConfig, TimeoutsConfig
 
 __all__ = [
     "DeploymentConfig",
@@ -83,6 +84,9 @@ class RouterConfig(_Strict):
     models: dict[str, dict[str, Any]] = {}
     deployments: list[DeploymentConfig] = []
     routing: RoutingConfig = RoutingConfig()
+    retries: RetriesConfig = RetriesConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    timeouts: TimeoutsConfig = TimeoutsConfig()
 
 
 def interpolate_env(
@@ -139,9 +143,29 @@ def load_config(
     unset: dict[str, str] = {}
     raw = interpolate_env(raw, os.environ if env is None else env, "", unset, source)
     try:
-        return RouterConfig.model_validate(raw), unset, source
+        cfg = RouterConfig.model_validate(raw)
     except ValidationError as exc:
         raise validation_error(exc, source=source) from None
+    _check_deadline(cfg, source)
+    return cfg, unset, source
+
+
+def _check_deadline(cfg: RouterConfig, source: str | None) -> None:
+    """A request deadline shorter than one attempt would give up before any answer could come."""
+    total = cfg.timeouts.total
+    if total is None:
+        return
+    limits = [("timeouts.attempt", cfg.timeouts.attempt)] + [
+        (f"deployments[{i}].timeout", d.timeout) for i, d in enumerate(cfg.deployments)
+        if "timeout" in d.model_fields_set
+    ]
+    for where, seconds in limits:
+        if seconds is not None and seconds > total:
+            raise ConfigError(
+                f"{total:g}s is shorter than one attempt ({where} = {seconds:g}s); "
+                f"raise timeouts.total or lower {where}",
+                path="timeouts.total", source=source,
+            )
 
 
 def _parse(text: str, suffix: str, source: str) -> Any:

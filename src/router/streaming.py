@@ -12,8 +12,9 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 from router.calls import CallState, Fail, Try
+from router.decision import Decision
 from router.deployments import Deployment
-from router.errors import InvalidRequestError, ProviderError
+from router.errors import InvalidRequestError, ProviderError, StreamError
 from router.providers.base import Provider, StreamAssembler
 from router.types import Reply
 
@@ -30,9 +31,9 @@ class _BaseStream:
         self._started = False
 
     @property
-    def decision(self):  # type: ignore[no-untyped-def]
-        """The routing decision (attempts are added once the stream finishes)."""
-        return self._reply.decision if self._reply else self._call.decision
+    def decision(self) -> Decision:
+        """The routing decision, with every attempt made so far."""
+        return self._reply.decision if self._reply else self._call.record()
 
     @property
     def reply(self) -> Reply:
@@ -49,13 +50,39 @@ class _BaseStream:
             raise InvalidRequestError("a stream can be iterated only once", field="stream")
         self._started = True
 
-    def _finish(self, action: Try, assembler: StreamAssembler, started: float) -> None:
-        completion = assembler.completion(
-            deployment=action.candidate.deployment, latency=time.perf_counter() - started
+    def _broke(self, action: Try, assembler: StreamAssembler, started: float,
+               error: ProviderError, *, shown: bool) -> StreamError | None:
+        """A provider error mid-stream: before any text was shown it is an ordinary failed
+        attempt (billed for anything received; the call state may retry or fall back), after it
+        the `StreamError` to raise."""
+        partial = assembler.partial(latency=time.perf_counter() - started)
+        if shown:
+            return self._call.interrupted(action, partial, error)
+        self._call.failed(action, error, latency=partial.latency,
+                          cost=self._call.received_cost(action, partial))
+        return None
+
+    def _finish(self, action: Try, assembler: StreamAssembler, started: float, *,
+                shown: bool) -> StreamError | None:
+        """The stream ended: a reply if it said why, else a truncation (see `_broke`)."""
+        if assembler.finish is not None:
+            completion = assembler.completion(
+                deployment=action.candidate.deployment, latency=time.perf_counter() - started
+            )
+            self._reply = self._call.succeeded(action, completion)
+            return None
+        partial = assembler.partial(latency=time.perf_counter() - started)
+        if shown:
+            return self._call.interrupted(action, partial, None)
+        candidate = action.candidate
+        error = StreamError(
+            "the stream ended without a finish reason before any text (truncated)",
+            truncated=True, deployment=candidate.deployment, provider=candidate.target.provider,
+            request_id=partial.request_id,
         )
-        if assembler.finish is None:
-            raise self._call.interrupted(action, completion, None)
-        self._reply = self._call.succeeded(action, completion)
+        self._call.failed(action, error, latency=partial.latency,
+                          cost=self._call.received_cost(action, partial))
+        return None
 
 
 class ReplyStream(_BaseStream):
@@ -70,22 +97,24 @@ class ReplyStream(_BaseStream):
                 raise action.error
             if action.wait:
                 time.sleep(action.wait)
-            assembler, started = StreamAssembler(), time.perf_counter()
+            assembler, started, shown = StreamAssembler(), time.perf_counter(), False
             provider = self._provider_for(action.candidate.target)
             try:
                 for chunk in provider.stream(call.request, action.options):
                     assembler.add(chunk)
                     if chunk.text:
+                        shown = True
                         yield chunk.text
             except ProviderError as exc:
-                if not assembler.parts:
-                    call.failed(action, exc, latency=time.perf_counter() - started)
+                error = self._broke(action, assembler, started, exc, shown=shown)
+                if error is None:
                     continue
-                partial = assembler.completion(deployment=action.candidate.deployment,
-                                               latency=time.perf_counter() - started)
-                raise call.interrupted(action, partial, exc) from exc
-            self._finish(action, assembler, started)
-            return
+                raise error from exc
+            error = self._finish(action, assembler, started, shown=shown)
+            if error is not None:
+                raise error
+            if self._reply is not None:
+                return
 
 
 class AsyncReplyStream(_BaseStream):
@@ -103,19 +132,21 @@ class AsyncReplyStream(_BaseStream):
                 raise action.error
             if action.wait:
                 await asyncio.sleep(action.wait)
-            assembler, started = StreamAssembler(), time.perf_counter()
+            assembler, started, shown = StreamAssembler(), time.perf_counter(), False
             provider = self._provider_for(action.candidate.target)
             try:
                 async for chunk in provider.astream(call.request, action.options):
                     assembler.add(chunk)
                     if chunk.text:
+                        shown = True
                         yield chunk.text
             except ProviderError as exc:
-                if not assembler.parts:
-                    call.failed(action, exc, latency=time.perf_counter() - started)
+                error = self._broke(action, assembler, started, exc, shown=shown)
+                if error is None:
                     continue
-                partial = assembler.completion(deployment=action.candidate.deployment,
-                                               latency=time.perf_counter() - started)
-                raise call.interrupted(action, partial, exc) from exc
-            self._finish(action, assembler, started)
-            return
+                raise error from exc
+            error = self._finish(action, assembler, started, shown=shown)
+            if error is not None:
+                raise error
+            if self._reply is not None:
+                return
