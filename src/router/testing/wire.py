@@ -84,6 +84,7 @@ class HttpProtocol(asyncio.Protocol):
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
         self._task: asyncio.Task[None] | None = None
+        self._eof = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -104,6 +105,13 @@ class HttpProtocol(asyncio.Protocol):
         if self._task is None:
             self._serve_buffered()
 
+    def eof_received(self) -> bool:
+        # A client may half-close after its last request: answer what is buffered, then close.
+        self._eof = True
+        if self._task is None:
+            self._serve_buffered()
+        return True
+
     def abort(self) -> None:
         """Drop the connection at once (server shutdown)."""
         if self._transport is not None:
@@ -117,7 +125,9 @@ class HttpProtocol(asyncio.Protocol):
                 raise ValueError("request head too large")
             return None
         lines = buffer[:end].decode("latin-1").split("\r\n")
-        method, target, _version = lines[0].split(" ", 2)
+        method, target, version = ([*lines[0].split(" ", 2), "", ""])[:3]
+        if not version.startswith("HTTP/1."):
+            raise ValueError("not an HTTP/1.x request")
         headers: dict[str, str] = {}
         for line in lines[1:]:
             name, _, value = line.partition(":")
@@ -142,6 +152,8 @@ class HttpProtocol(asyncio.Protocol):
                 self._transport.close()
                 return
             if request is None:
+                if self._eof:
+                    self._transport.close()
                 return
             action = self._handler(request)
             if request.headers.get("connection", "").lower() == "close" and action.end is End.KEEP:
