@@ -7,6 +7,13 @@
 
 import logging as _logging
 
+from router.breaker import (
+    BreakerState,
+    BreakerStore,
+    CircuitBreaker,
+    MemoryBreakerStore,
+    RedisBreakerStore,
+)
 from router.calls import CallState
 from router.catalog import Catalog, ModelSpec, Price, builtin_catalog, load_catalog
 from router.client import ModelLifecycleWarning, Router
@@ -30,6 +37,7 @@ from router.errors import (
     ServerError,
     StreamError,
 )
+from router.resilience import Resilience, RetryPolicy, Timeouts
 from router.strategies import (
     Best,
     Cheapest,
@@ -67,11 +75,14 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Best",
+    "BreakerState",
+    "BreakerStore",
     "BudgetExceeded",
     "CallState",
     "Candidate",
     "Catalog",
     "Cheapest",
+    "CircuitBreaker",
     "Completion",
     "ConfigError",
     "Decision",
@@ -82,6 +93,7 @@ __all__ = [
     "InvalidRequestError",
     "LedgerError",
     "LifecycleState",
+    "MemoryBreakerStore",
     "Message",
     "MissingKeyError",
     "ModelLifecycleWarning",
@@ -93,11 +105,14 @@ __all__ = [
     "ProviderTimeout",
     "Ranking",
     "RateLimitError",
+    "RedisBreakerStore",
     "Reply",
     "ReplyStream",
     "Request",
+    "Resilience",
     "ResponseError",
     "ResponseFormat",
+    "RetryPolicy",
     "RouteContext",
     "Router",
     "RouterError",
@@ -108,6 +123,7 @@ __all__ = [
     "StreamChunk",
     "StreamError",
     "TextPart",
+    "Timeouts",
     "Tool",
     "ToolCall",
     "Usage",

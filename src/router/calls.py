@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from pydantic import ValidationError
 
-from router.decision import Attempt, Candidate, Decision
+from router.decision import SKIPPED, Attempt, Candidate, Decision
 from router.errors import (
     MissingKeyError,
     NoRouteError,
@@ -35,7 +35,6 @@ __all__ = ["SKIPPED", "CallState", "Fail", "Try"]
 
 log = logging.getLogger("router")
 
-SKIPPED = "skipped"  # the outcome of an attempt the router chose not to make
 _MIN_ATTEMPT = 0.001  # seconds: less than this left before the deadline is no time at all
 
 

@@ -20,7 +20,9 @@ from router.strategies import Filter, RouteContext, Strategy
 from router.tokens import RequestTokens
 from router.types import Request
 
-__all__ = ["Attempt", "Candidate", "Decision", "RoutingSettings", "decide"]
+__all__ = ["SKIPPED", "Attempt", "Candidate", "Decision", "RoutingSettings", "decide"]
+
+SKIPPED = "skipped"  # the outcome of an attempt the router chose not to make
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +57,7 @@ class Attempt:
 
     deployment: str
     model: str
-    outcome: str  # "ok" or the error class name
+    outcome: str  # "ok", the error class name, or SKIPPED (with the reason in `error`)
     error: str | None = None
     wait: float = 0.0  # seconds slept before this attempt
     latency: float = 0.0
@@ -112,6 +114,9 @@ class Decision:
             lines.append(f"  - {dep}: {reason}")
         lines += [f"  note: {n}" for n in self.notes]
         for a in self.attempts:
+            if a.outcome == SKIPPED:
+                lines.append(f"  skipped {a.deployment}: {a.error}")
+                continue
             lines.append(
                 f"  attempt {a.deployment}: {a.outcome}"
                 + (f" ({a.error})" if a.error else "")
