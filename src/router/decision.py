@@ -82,6 +82,11 @@ class Decision:
     cheapest_cost: Decimal | None = None  # least worst-case cost of any capable deployment
 
     @property
+    def spent(self) -> Decimal:
+        """What every attempt cost together (failed attempts cost only tokens they received)."""
+        return sum((a.cost for a in self.attempts), Decimal(0))
+
+    @property
     def chosen(self) -> Candidate | None:
         return self.candidates[0] if self.candidates else None
 

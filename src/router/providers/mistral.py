@@ -50,8 +50,9 @@ class MistralProvider(Provider):
             api_key=dep.api_key.get() if dep.api_key else "unused",
             server_url=dep.base_url,
             # Typed for httpx2; plain httpx clients work and let respx intercept.
-            client=self._http_client() if sync else None,  # type: ignore[arg-type]
-            async_client=None if sync else self._async_http_client(),  # type: ignore[arg-type]
+            # Both are given so that the SDK makes none of its own; one of them stays unused.
+            client=self._http_client(),  # type: ignore[arg-type]
+            async_client=self._async_http_client(),  # type: ignore[arg-type]
             timeout_ms=int(dep.timeout * 1000),
         )
 
