@@ -19,6 +19,7 @@ from router.types import (
     Part,
     Request,
     ResponseFormat,
+    Role,
     TextPart,
     Tool,
     ToolCall,
@@ -44,7 +45,7 @@ def parse_messages(messages: MessagesLike) -> tuple[Message, ...]:
         )
     if not messages:
         raise InvalidRequestError("is empty; send at least one message", field="messages")
-    out = tuple(_parse_message(m, f"messages[{i}]") for i, m in enumerate(messages))
+    out = tuple(_parse_message(m, f"messages[{i}]") for i, m in enumerate(messages))  # type: ignore[arg-type]
     if all(m.role == "system" for m in out):
         raise InvalidRequestError(
             "holds only system messages; add a user message", field="messages"
@@ -86,7 +87,7 @@ def _parse_message(raw: Mapping[str, Any] | Message, where: str) -> Message:
     name = raw.get("name")
     if name is not None and not isinstance(name, str):
         raise InvalidRequestError("must be a string", field=f"{where}.name")
-    return Message(role, parts, tool_calls, tool_call_id, name)
+    return Message(cast(Role, role), parts, tool_calls, tool_call_id, name)
 
 
 def _parse_content(content: Any, where: str, role: str) -> tuple[Part, ...]:

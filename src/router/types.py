@@ -22,6 +22,7 @@ __all__ = [
     "Reply",
     "Request",
     "ResponseFormat",
+    "Role",
     "StreamChunk",
     "TextPart",
     "Tool",
@@ -34,7 +35,7 @@ Role = Literal["system", "user", "assistant", "tool"]
 ImageDetail = Literal["auto", "low", "high"]
 
 
-class FinishReason(str, enum.Enum):
+class FinishReason(enum.StrEnum):
     """Why the model stopped, normalised across providers."""
 
     STOP = "stop"
@@ -208,7 +209,10 @@ class Reply:
 
     def __repr__(self) -> str:
         text = self.text if len(self.text) <= 60 else self.text[:57] + "..."
+        from router.money import format_usd
+
         return (
-            f"Reply(model={self.model!r}, deployment={self.deployment!r}, cost={self.cost}, "
+            f"Reply(model={self.model!r}, deployment={self.deployment!r}, "
+            f"cost={format_usd(self.cost)}, "
             f"usage={self.usage}, finish_reason={self.finish_reason.value!r}, text={text!r})"
         )

@@ -1,0 +1,241 @@
+"""Router configuration: files (YAML, TOML, JSON) or dicts, `${ENV}` interpolation, validation once.
+
+Errors name the file, the key path and the fix. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from router.catalog import Catalog, Price, load_catalog, validation_error
+from router.decision import RoutingSettings
+from router.deployments import DEFAULT_BASE_URLS, Deployment, Secret, host_of
+from router.errors import ConfigError
+
+__all__ = [
+    "DeploymentConfig",
+    "RouterConfig",
+    "RoutingConfig",
+    "build_deployments",
+    "default_config",
+    "interpolate_env",
+    "load_config",
+]
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_KEYED_HOSTS = frozenset({"openai", "mistral", "openrouter", "azure"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PriceOverride(_Strict):
+    """A deployment's own price (USD per 1M tokens); unset fields keep the catalog's."""
+
+    input: Any = None
+    output: Any = None
+    cached_input: Any = None
+
+
+class DeploymentConfig(_Strict):
+    model: str = Field(description="Catalog model name, e.g. gpt-4o-mini")
+    provider: Literal["openai", "mistral"] = Field(
+        description="SDK to call it with; `openai` also serves OpenAI-compatible hosts"
+    )
+    id: str | None = Field(None, description="Deployment name in replies and decisions")
+    name: str | None = Field(None, description="The provider's model id, if not the catalog's")
+    base_url: str | None = None
+    api_key: str | None = None
+    price: PriceOverride | None = None
+    context_window: int | None = Field(None, gt=0)
+    max_output_tokens: int | None = Field(None, gt=0)
+    timeout: float = Field(60.0, gt=0, description="Seconds per attempt")
+    headers: dict[str, str] = {}
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+
+class RoutingConfig(_Strict):
+    strategy: str = "cheapest"
+    options: dict[str, Any] = {}
+    expected_output_tokens: int = Field(256, ge=1)
+    min_output_tokens: int = Field(16, ge=1)
+
+    def settings(self) -> RoutingSettings:
+        return RoutingSettings(self.expected_output_tokens, self.min_output_tokens)
+
+
+class RouterConfig(_Strict):
+    models: dict[str, dict[str, Any]] = {}
+    deployments: list[DeploymentConfig] = []
+    routing: RoutingConfig = RoutingConfig()
+
+
+def interpolate_env(
+    value: Any, env: Mapping[str, str], path: str, unset: dict[str, str], source: str | None
+) -> Any:
+    """Replace `${VAR}` and `${VAR:-default}` in every string. An unset `api_key` stays unset
+    (recorded in `unset` by path); any other unset variable is an error."""
+    if isinstance(value, Mapping):
+        return {k: interpolate_env(v, env, f"{path}.{k}" if path else str(k), unset, source)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate_env(v, env, f"{path}[{i}]", unset, source)
+                for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def sub(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env and env[name] != "":
+            return env[name]
+        if default is not None:
+            return default
+        if path.endswith(".api_key"):
+            unset[path] = name
+            return ""
+        raise ConfigError(
+            f"environment variable {name} is not set; set it or write ${{{name}:-default}}",
+            path=path, source=source,
+        )
+
+    return _ENV.sub(sub, value)
+
+
+def load_config(
+    config: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    env: Mapping[str, str] | None = None,
+) -> tuple[RouterConfig, dict[str, str], str | None]:
+    """Read and validate a config; return it, the api_key paths whose variable is unset, and the
+    file name (for error messages)."""
+    source: str | None = None
+    if isinstance(config, Mapping):
+        raw: Any = config
+    else:
+        path = Path(config)
+        source = str(path)
+        try:
+            text = path.read_text("utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read the config file: {exc.strerror}", source=source) from None
+        raw = _parse(text, path.suffix.lower(), source)
+    if not isinstance(raw, Mapping):
+        raise ConfigError("the config must be a mapping at the top level", source=source)
+    unset: dict[str, str] = {}
+    raw = interpolate_env(raw, os.environ if env is None else env, "", unset, source)
+    try:
+        return RouterConfig.model_validate(raw), unset, source
+    except ValidationError as exc:
+        raise validation_error(exc, source=source) from None
+
+
+def _parse(text: str, suffix: str, source: str) -> Any:
+    try:
+        if suffix == ".toml":
+            return tomllib.loads(text)
+        if suffix == ".json":
+            return json.loads(text)
+        if suffix in (".yaml", ".yml"):
+            import yaml
+
+            return yaml.safe_load(text) or {}
+    except Exception as exc:  # each parser has its own error class; all mean "malformed file"
+        raise ConfigError(f"is not valid {suffix[1:].upper()}: {exc}", source=source) from None
+    raise ConfigError(
+        f"unknown config format {suffix!r}; use .yaml, .yml, .toml or .json", source=source
+    )
+
+
+def default_config(env: Mapping[str, str]) -> dict[str, Any]:
+    """`Router()` with no config: every built-in model on the hosts whose keys the env may hold."""
+    return {
+        "deployments": [
+            {"model": "gpt-4o-mini", "provider": "openai", "api_key": "${OPENAI_API_KEY}"},
+            {"model": "gpt-4o", "provider": "openai", "api_key": "${OPENAI_API_KEY}"},
+            {"model": "mistral-nemo", "provider": "openai", "api_key": "${OPENROUTER_API_KEY}",
+             "base_url": "https://openrouter.ai/api/v1"},
+            {"model": "mistral-nemo", "provider": "mistral", "api_key": "${MISTRAL_API_KEY}"},
+        ]
+    }
+
+
+def build_deployments(
+    cfg: RouterConfig, unset: Mapping[str, str], source: str | None = None
+) -> tuple[Catalog, tuple[Deployment, ...]]:
+    """Resolve the catalog (with overrides) and each deployment's URL, model id, key and price."""
+    catalog = load_catalog(cfg.models, source=source)
+    out: list[Deployment] = []
+    seen: set[str] = set()
+    for i, dc in enumerate(cfg.deployments):
+        where = f"deployments[{i}]"
+        spec = catalog.models.get(dc.model)
+        if spec is None:
+            raise ConfigError(
+                f"unknown model {dc.model!r}; known: {', '.join(sorted(catalog.models))}. "
+                "Add it under `models:` with price and capabilities",
+                path=f"{where}.model", source=source,
+            )
+        base_url = (dc.base_url or DEFAULT_BASE_URLS[dc.provider]).rstrip("/")
+        host = host_of(base_url)
+        offer = spec.hosts.get(host) or spec.hosts.get(dc.provider)
+        model_id = dc.name or (offer.model_id if offer else dc.model)
+        price = _price(spec.price, spec.hosts.get(host), dc.price, f"{where}.price", source)
+        dep_id = dc.id or f"{dc.model}@{host if host != 'custom' else _netloc(base_url)}"
+        if dep_id in seen:
+            if dc.id:
+                raise ConfigError(f"duplicate deployment id {dep_id!r}", path=f"{where}.id",
+                                  source=source)
+            n = 2
+            while f"{dep_id}#{n}" in seen:
+                n += 1
+            dep_id = f"{dep_id}#{n}"
+        seen.add(dep_id)
+        key_env = unset.get(f"{where}.api_key")
+        key = Secret(dc.api_key) if dc.api_key else None
+        caps = spec.capabilities
+        out.append(Deployment(
+            id=dep_id, model=dc.model, provider=dc.provider, model_id=model_id,
+            base_url=base_url, host=host, spec=spec, price=price, api_key=key, key_env=key_env,
+            key_required=host in _KEYED_HOSTS, timeout=dc.timeout,
+            headers=tuple(dc.headers.items()),
+            context_window=dc.context_window or caps.context_window,
+            max_output_tokens=dc.max_output_tokens or caps.max_output_tokens,
+        ))
+    return catalog, tuple(out)
+
+
+def _price(
+    base: Price, offer: Any, override: PriceOverride | None, path: str, source: str | None
+) -> Price:
+    price = offer.price if offer is not None and offer.price is not None else base
+    if override is None:
+        return price
+    fields = {k: v for k, v in override.model_dump().items() if v is not None}
+    if not fields:
+        return price
+    try:
+        return Price.model_validate({**price.model_dump(), **fields, "source": "config",
+                                     "as_of": None})
+    except ValidationError as exc:
+        raise validation_error(exc, source=source, prefix=path) from None
+
+
+def _netloc(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc or url

@@ -1,0 +1,326 @@
+"""The routing decision, as a pure function: request + deployments + budget -> ordered candidates.
+
+Every deployment left out gets a reason (lifecycle, key, capability, context, budget, strategy), so
+`str(decision)` explains the choice. No I/O happens here; `Router.complete` and `acomplete` share it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from router.catalog import ModelSpec
+from router.deployments import Deployment, LifecycleState
+from router.errors import BudgetExceeded, InvalidRequestError, NoRouteError
+from router.money import format_usd
+from router.pricing import max_output_within, worst_case_cost
+from router.strategies import Filter, RouteContext, Strategy
+from router.tokens import RequestTokens
+from router.types import Request
+
+__all__ = ["Attempt", "Candidate", "Decision", "RoutingSettings", "decide"]
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSettings:
+    """Knobs of the decision that are not per call."""
+
+    expected_output_tokens: int = 256  # how "estimated cost" prices output when max_tokens is unset
+    min_output_tokens: int = 16  # below this, capping the output to fit a budget is pointless
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One deployment that can take the request, with what it would cost there."""
+
+    model: str
+    deployment: str
+    input_tokens: int
+    max_output_tokens: int  # the cap that will be sent
+    worst_case_cost: Decimal
+    estimated_cost: Decimal  # output priced at max_tokens, or at expected_output_tokens if unset
+    output_capped: bool = False  # the router lowered the output cap to fit the budget
+    target: Deployment = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self.target.spec
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One call the router made while serving a request."""
+
+    deployment: str
+    model: str
+    outcome: str  # "ok" or the error class name
+    error: str | None = None
+    wait: float = 0.0  # seconds slept before this attempt
+    latency: float = 0.0
+    cost: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Which deployments may serve a request, in the order they will be tried, and why others not."""
+
+    candidates: tuple[Candidate, ...]
+    excluded: Mapping[str, str]  # model name -> reason (only models with no eligible deployment)
+    excluded_deployments: Mapping[str, str]  # deployment id -> reason
+    strategy: str
+    budget: Decimal | None = None
+    max_tokens: int | None = None
+    notes: tuple[str, ...] = ()
+    missing_keys: tuple[str, ...] = ()  # set when no deployment had a key: a plan, not callable
+    attempts: tuple[Attempt, ...] = ()
+    # deployment id -> why, as a word: lifecycle, key, capability, context, budget, filter, strategy
+    exclusion_kinds: Mapping[str, str] = field(default_factory=dict)
+    cheapest_cost: Decimal | None = None  # least worst-case cost of any capable deployment
+
+    @property
+    def chosen(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    @property
+    def model(self) -> str | None:
+        return self.candidates[0].model if self.candidates else None
+
+    @property
+    def deployment(self) -> str | None:
+        return self.candidates[0].deployment if self.candidates else None
+
+    def __str__(self) -> str:
+        lines = []
+        budget = f" within {format_usd(self.budget)}" if self.budget is not None else ""
+        if self.chosen:
+            c = self.chosen
+            lines.append(
+                f"{c.model} via {c.deployment} ({self.strategy}{budget}): "
+                f"est. {format_usd(c.estimated_cost)}, worst case {format_usd(c.worst_case_cost)} "
+                f"for {c.input_tokens} input + up to {c.max_output_tokens} output tokens"
+            )
+        else:
+            lines.append(f"no deployment can take this request ({self.strategy}{budget})")
+        for i, c in enumerate(self.candidates[1:], start=2):
+            lines.append(
+                f"  {i}. {c.model} via {c.deployment}: est. {format_usd(c.estimated_cost)}, "
+                f"worst {format_usd(c.worst_case_cost)}"
+            )
+        for dep, reason in self.excluded_deployments.items():
+            lines.append(f"  - {dep}: {reason}")
+        lines += [f"  note: {n}" for n in self.notes]
+        for a in self.attempts:
+            lines.append(
+                f"  attempt {a.deployment}: {a.outcome}"
+                + (f" ({a.error})" if a.error else "")
+                + (f" after waiting {a.wait:.2f}s" if a.wait else "")
+                + f", cost {format_usd(a.cost)}"
+            )
+        return "\n".join(lines)
+
+    def require_route(self) -> Candidate:
+        """The first candidate, or the error that explains why there is none."""
+        if self.candidates:
+            return self.candidates[0]
+        raise _no_route_error(self)
+
+
+Check = Callable[[Deployment, RouteContext], str | None]
+
+
+def decide(
+    request: Request,
+    deployments: Sequence[Deployment],
+    *,
+    strategy: Strategy,
+    budget: Decimal | None,
+    today: dt.date,
+    settings: RoutingSettings = RoutingSettings(),
+    models: Collection[str] | None = None,
+    unavailable: Mapping[str, str] | None = None,
+    filters: Sequence[Filter] = (),
+    tokens: RequestTokens | None = None,
+) -> Decision:
+    """Pick and order the deployments for `request`. Pure: the same inputs give the same decision."""
+    if models is not None:
+        known = {d.model for d in deployments}
+        unknown = [m for m in models if m not in known]
+        if unknown:
+            raise InvalidRequestError(
+                f"no deployment serves {', '.join(map(repr, unknown))}; "
+                f"configured models: {', '.join(sorted(known))}",
+                field="models",
+            )
+    ctx = RouteContext(request, budget, today, tokens or RequestTokens(request))
+    excluded: dict[str, str] = {}
+    kinds: dict[str, str] = {}
+    capable: list[Candidate] = []
+    keyed = any(d.has_key for d in deployments if models is None or d.model in models)
+    cheapest_needed: Decimal | None = None
+    for dep in deployments:
+        if models is not None and dep.model not in models:
+            continue
+        kind, reason = _static_reason(dep, request, today, keyed, unavailable)
+        if reason is None:
+            cand, kind, reason, needed = _price(dep, ctx, settings)
+            if needed is not None and (cheapest_needed is None or needed < cheapest_needed):
+                cheapest_needed = needed
+            if cand is not None:
+                for flt in filters:
+                    reason = flt(cand, ctx)
+                    if reason:
+                        kind = "filter"
+                        break
+                else:
+                    capable.append(cand)
+        if reason:
+            excluded[dep.id] = reason
+            kinds[dep.id] = kind
+    ranking = strategy.rank(capable, ctx) if capable else None
+    order: tuple[Candidate, ...] = ()
+    notes: list[str] = []
+    if ranking is not None:
+        excluded.update(ranking.excluded)
+        kinds.update(dict.fromkeys(ranking.excluded, "strategy"))
+        order = _group_by_model(ranking.order)
+        notes += ranking.notes
+    if any(c.output_capped for c in order[:1]):
+        c = order[0]
+        notes.append(
+            f"max_tokens was not set: output capped at {c.max_output_tokens} tokens "
+            f"so the worst case fits the budget"
+        )
+    missing = () if keyed else tuple(
+        sorted({d.key_env or d.id for d in deployments if not d.has_key})
+    )
+    served = {c.model for c in order}
+    by_model: dict[str, list[str]] = {}
+    for dep in deployments:
+        if dep.model not in served and dep.id in excluded:
+            by_model.setdefault(dep.model, []).append(dep.id)
+    model_reasons = {
+        model: _summarise([excluded[d] for d in ids], ids) for model, ids in by_model.items()
+    }
+    return Decision(
+        candidates=order,
+        excluded=model_reasons,
+        excluded_deployments=excluded,
+        strategy=strategy.name,
+        budget=budget,
+        max_tokens=request.max_tokens,
+        notes=tuple(notes),
+        missing_keys=missing,
+        exclusion_kinds=kinds,
+        cheapest_cost=cheapest_needed,
+    )
+
+
+def _static_reason(
+    dep: Deployment,
+    request: Request,
+    today: dt.date,
+    keyed: bool,
+    unavailable: Mapping[str, str] | None,
+) -> tuple[str, str | None]:
+    if unavailable and dep.id in unavailable:
+        return "unavailable", unavailable[dep.id]
+    if dep.lifecycle_state(today) is LifecycleState.RETIRED:
+        life = dep.lifecycle
+        assert life is not None
+        assert life.shutdown_on is not None
+        hint = f"; replacement: {life.replacement}" if life.replacement else ""
+        return "lifecycle", f"retired on {dep.host} since {life.shutdown_on.isoformat()}{hint}"
+    if keyed and not dep.has_key:
+        return "key", "no API key" + (f" (set {dep.key_env})" if dep.key_env else "")
+    spec = dep.spec
+    if request.has_images and not spec.takes_images:
+        return "capability", "does not take image input"
+    if request.tools and not spec.capabilities.tools:
+        return "capability", "does not support tools"
+    if request.response_format is not None and not spec.capabilities.structured_output:
+        return "capability", "does not support structured output"
+    if request.max_tokens is not None and request.max_tokens > dep.max_output_tokens:
+        return "capability", (
+            f"max_tokens {request.max_tokens} exceeds its max output of {dep.max_output_tokens}"
+        )
+    return "", None
+
+
+def _price(
+    dep: Deployment, ctx: RouteContext, settings: RoutingSettings
+) -> tuple[Candidate | None, str, str | None, Decimal | None]:
+    """The candidate with its output cap and costs, or why it cannot fit (and what it would need)."""
+    request, budget = ctx.request, ctx.budget
+    input_tokens = ctx.tokens.for_model(dep.spec)
+    room = dep.context_window - input_tokens
+    wanted = request.max_tokens or settings.min_output_tokens
+    if room < wanted:
+        return None, "context", (
+            f"needs {input_tokens:,} input + {wanted:,} output tokens; "
+            f"its context window is {dep.context_window:,}"
+        ), None
+    price = dep.price
+    cap = request.max_tokens or min(dep.max_output_tokens, room)
+    capped = False
+    needed = worst_case_cost(price, input_tokens, wanted)
+    if budget is not None:
+        worst = worst_case_cost(price, input_tokens, cap)
+        if worst > budget:
+            if request.max_tokens is not None:
+                return None, "budget", (
+                    f"worst case {format_usd(worst)} exceeds the budget {format_usd(budget)}"
+                ), needed
+            cap = min(cap, max_output_within(price, input_tokens, budget))
+            if cap < settings.min_output_tokens:
+                return None, "budget", (
+                    f"even {settings.min_output_tokens} output tokens would cost "
+                    f"{format_usd(needed)}, over the budget {format_usd(budget)}"
+                ), needed
+            capped = True
+    expected = min(cap, request.max_tokens or settings.expected_output_tokens)
+    cand = Candidate(
+        model=dep.model,
+        deployment=dep.id,
+        input_tokens=input_tokens,
+        max_output_tokens=cap,
+        worst_case_cost=worst_case_cost(price, input_tokens, cap),
+        estimated_cost=worst_case_cost(price, input_tokens, expected),
+        output_capped=capped,
+        target=dep,
+    )
+    return cand, "", None, needed
+
+
+def _group_by_model(order: Sequence[Candidate]) -> tuple[Candidate, ...]:
+    """Keep the strategy's order of models, but try every deployment of a model before the next."""
+    groups: dict[str, list[Candidate]] = {}
+    for c in order:
+        groups.setdefault(c.model, []).append(c)
+    return tuple(c for group in groups.values() for c in group)
+
+
+def _summarise(reasons: list[str], ids: list[str]) -> str:
+    unique = list(dict.fromkeys(reasons))
+    if len(unique) == 1:
+        return unique[0]
+    return "; ".join(f"{i}: {r}" for i, r in zip(ids, reasons, strict=True))
+
+
+def _no_route_error(decision: Decision) -> NoRouteError:
+    detail = "; ".join(f"{m}: {r}" for m, r in decision.excluded.items()) or "no deployments"
+    if "budget" in decision.exclusion_kinds.values():
+        budget = decision.budget if decision.budget is not None else Decimal(0)
+        cheapest = decision.cheapest_cost
+        needed = f"; the cheapest possible costs {format_usd(cheapest)}" if cheapest else ""
+        return BudgetExceeded(
+            f"no model fits the budget {format_usd(budget)}{needed} ({detail}). "
+            "Raise the budget or lower max_tokens.",
+            decision=decision,
+            budget="request",
+            limit=budget,
+            remaining=budget,
+            cheapest_cost=cheapest,
+        )
+    return NoRouteError(f"no deployment can take this request: {detail}", decision=decision)

@@ -1,0 +1,272 @@
+"""The provider interface, plus the pure pieces both adapters share (message shapes, stream assembly)."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from router.deployments import Deployment
+from router.errors import (
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeout,
+    ResponseError,
+)
+from router.types import (
+    Completion,
+    FinishReason,
+    ImagePart,
+    Message,
+    Request,
+    StreamChunk,
+    TextPart,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+
+__all__ = [
+    "CallOptions",
+    "Provider",
+    "StreamAssembler",
+    "chat_messages",
+    "finish_reason",
+    "parse_arguments",
+    "response_format_spec",
+    "retry_after",
+    "tool_specs",
+    "translate_transport_error",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """Per-call settings the router decides: the output cap it computed and the attempt timeout."""
+
+    max_tokens: int
+    timeout: float
+
+
+class Provider(ABC):
+    """Calls one deployment. Adapters translate the normalised `Request` into their SDK's call,
+    the answer into a `Completion`, and every SDK or transport error into `router.errors`.
+
+    `transport` (an `httpx` transport, e.g. `httpx.MockTransport`) replaces the network for demos
+    and tests; by default the SDKs get plain `httpx` clients, so `respx.mock` intercepts them.
+    """
+
+    def __init__(self, deployment: Deployment, *, transport: Any = None):
+        self.deployment = deployment
+        self.transport = transport
+
+    @abstractmethod
+    def complete(self, request: Request, options: CallOptions) -> Completion: ...
+
+    @abstractmethod
+    async def acomplete(self, request: Request, options: CallOptions) -> Completion: ...
+
+    @abstractmethod
+    def stream(self, request: Request, options: CallOptions) -> Iterator[StreamChunk]: ...
+
+    @abstractmethod
+    def astream(self, request: Request, options: CallOptions) -> AsyncIterator[StreamChunk]: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release sync connections."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release async connections."""
+
+    def _http_client(self) -> httpx.Client:
+        return httpx.Client(
+            transport=self.transport,
+            timeout=self.deployment.timeout,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        )
+
+    def _async_http_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=self.transport,
+            timeout=self.deployment.timeout,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.deployment.id!r})"
+
+
+def chat_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """The OpenAI chat shape, which Mistral's API accepts too."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        item: dict[str, Any] = {"role": m.role}
+        if len(m.parts) == 1 and isinstance(m.parts[0], TextPart):
+            item["content"] = m.parts[0].text
+        elif m.parts:
+            item["content"] = [_part(p) for p in m.parts]
+        else:
+            item["content"] = None if m.tool_calls else ""
+        if m.tool_calls:
+            item["tool_calls"] = [
+                {"id": c.id, "type": "function",
+                 "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
+                for c in m.tool_calls
+            ]
+        if m.tool_call_id is not None:
+            item["tool_call_id"] = m.tool_call_id
+        if m.name is not None:
+            item["name"] = m.name
+        out.append(item)
+    return out
+
+
+def _part(part: TextPart | ImagePart) -> dict[str, Any]:
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    return {"type": "image_url", "image_url": {"url": part.url, "detail": part.detail}}
+
+
+def tool_specs(request: Request) -> list[dict[str, Any]] | None:
+    if not request.tools:
+        return None
+    return [
+        {"type": "function",
+         "function": {"name": t.name, "description": t.description,
+                      "parameters": dict(t.parameters)}}
+        for t in request.tools
+    ]
+
+
+def response_format_spec(request: Request) -> dict[str, Any] | None:
+    fmt = request.response_format
+    if fmt is None:
+        return None
+    if fmt.schema is None:
+        return {"type": "json_object"}
+    return {"type": "json_schema",
+            "json_schema": {"name": fmt.name, "schema": dict(fmt.schema), "strict": fmt.strict}}
+
+
+_FINISH = {
+    "stop": FinishReason.STOP,
+    "length": FinishReason.LENGTH,
+    "model_length": FinishReason.LENGTH,
+    "tool_calls": FinishReason.TOOL_CALLS,
+    "function_call": FinishReason.TOOL_CALLS,
+    "content_filter": FinishReason.CONTENT_FILTER,
+    "error": FinishReason.ERROR,
+}
+
+
+def finish_reason(value: Any) -> FinishReason:
+    """Map a provider's finish reason (str or enum) to ours."""
+    text = getattr(value, "value", value)
+    return _FINISH.get(str(text), FinishReason.OTHER)
+
+
+def parse_arguments(raw: Any, *, deployment: str, name: str) -> dict[str, Any]:
+    """Tool-call arguments as a dict; a provider that sends broken JSON gets a `ResponseError`."""
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    if raw in (None, ""):
+        return {}
+    try:
+        value = json.loads(raw)
+    except (TypeError, json.JSONDecodeError):
+        raise ResponseError(
+            f"tool call {name!r} came back with arguments that are not JSON", deployment=deployment
+        ) from None
+    if not isinstance(value, dict):
+        raise ResponseError(
+            f"tool call {name!r} arguments are not a JSON object", deployment=deployment
+        )
+    return value
+
+
+def retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `retry-after` (seconds form), if present."""
+    if not headers:
+        return None
+    for key, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(key)
+        if value is not None:
+            try:
+                seconds = float(value) / scale
+            except ValueError:
+                continue  # an HTTP date: rare from these APIs, and the backoff covers it
+            if seconds >= 0:
+                return seconds
+    return None
+
+
+class StreamAssembler:
+    """Collects stream chunks into the `Completion` they add up to."""
+
+    __slots__ = ("finish", "model", "parts", "request_id", "tools", "usage")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.tools: dict[int, list[Any]] = {}
+        self.finish: FinishReason | None = None
+        self.usage: Usage | None = None
+        self.request_id: str | None = None
+        self.model: str | None = None
+
+    def add(self, chunk: StreamChunk) -> None:
+        if chunk.text:
+            self.parts.append(chunk.text)
+        for delta in chunk.tool_calls:
+            self._add_tool(delta)
+        if chunk.finish_reason is not None:
+            self.finish = chunk.finish_reason
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        self.request_id = chunk.request_id or self.request_id
+        self.model = chunk.provider_model or self.model
+
+    def _add_tool(self, delta: ToolCallDelta) -> None:
+        slot = self.tools.setdefault(delta.index, [None, None, []])
+        slot[0] = delta.id or slot[0]
+        slot[1] = delta.name or slot[1]
+        slot[2].append(delta.arguments)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def completion(self, *, deployment: str, latency: float) -> Completion:
+        calls = tuple(
+            ToolCall(
+                id=slot[0] or f"call_{index}",
+                name=slot[1] or "",
+                arguments=parse_arguments("".join(slot[2]), deployment=deployment,
+                                          name=slot[1] or ""),
+            )
+            for index, slot in sorted(self.tools.items())
+        )
+        return Completion(
+            text=self.text,
+            finish_reason=self.finish or FinishReason.OTHER,
+            usage=self.usage or Usage(),
+            tool_calls=calls,
+            request_id=self.request_id,
+            provider_model=self.model,
+            latency=latency,
+        )
+
+
+def translate_transport_error(exc: Exception, provider: str, deployment: str) -> ProviderError:
+    """An `httpx` error (or broken JSON) met outside the SDK's own error handling."""
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderTimeout(f"timed out: {type(exc).__name__}", provider=provider,
+                               deployment=deployment)
+    if isinstance(exc, httpx.TransportError):
+        return ProviderConnectionError(f"connection failed: {type(exc).__name__}: {exc}",
+                                       provider=provider, deployment=deployment)
+    return ResponseError(f"unreadable response: {type(exc).__name__}: {exc}", provider=provider,
+                         deployment=deployment)

@@ -1,0 +1,227 @@
+"""Adapter for Mistral's API and Mistral-shaped servers, via the `mistralai` SDK."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+from mistralai.client import Mistral, errors
+
+from router.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeout,
+    RateLimitError,
+    ResponseError,
+    ServerError,
+)
+from router.providers.base import (
+    CallOptions,
+    Provider,
+    chat_messages,
+    finish_reason,
+    parse_arguments,
+    response_format_spec,
+    retry_after,
+    tool_specs,
+    translate_transport_error,
+)
+from router.types import Completion, Request, StreamChunk, ToolCall, ToolCallDelta, Usage
+
+__all__ = ["MistralProvider", "translate_mistral_error"]
+
+
+class MistralProvider(Provider):
+    """Chat completions through `mistralai` (SDK retries are off unless configured, and stay off)."""
+
+    _client: Mistral | None = None
+
+    @property
+    def client(self) -> Mistral:
+        if self._client is None:
+            dep = self.deployment
+            self._client = Mistral(
+                api_key=dep.api_key.get() if dep.api_key else "unused",
+                server_url=dep.base_url,
+                # Typed for httpx2; plain httpx clients work and let respx intercept.
+                client=self._http_client(),  # type: ignore[arg-type]
+                async_client=self._async_http_client(),  # type: ignore[arg-type]
+                timeout_ms=int(dep.timeout * 1000),
+            )
+        return self._client
+
+    def _kwargs(self, request: Request, options: CallOptions) -> dict[str, Any]:
+        kw: dict[str, Any] = {
+            "model": self.deployment.model_id,
+            "messages": chat_messages(request.messages),
+            "max_tokens": options.max_tokens,
+            "timeout_ms": int(options.timeout * 1000),
+        }
+        if self.deployment.headers:
+            kw["http_headers"] = dict(self.deployment.headers)
+        tools = tool_specs(request)
+        if tools:
+            kw["tools"] = tools
+        if request.tool_choice is not None:
+            choice = request.tool_choice
+            if isinstance(choice, str):
+                kw["tool_choice"] = "any" if choice == "required" else choice
+            else:
+                kw["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
+        fmt = response_format_spec(request)
+        if fmt is not None:
+            kw["response_format"] = fmt
+        if request.temperature is not None:
+            kw["temperature"] = request.temperature
+        if request.stop:
+            kw["stop"] = list(request.stop)
+        return kw
+
+    def _completion(self, resp: Any, started: float) -> Completion:
+        dep = self.deployment.id
+        if resp is None or not resp.choices:
+            raise ResponseError("the response has no choices", deployment=dep)
+        choice = resp.choices[0]
+        message = choice.message
+        calls = tuple(
+            ToolCall(c.id or f"call_{i}", c.function.name,
+                     parse_arguments(c.function.arguments, deployment=dep, name=c.function.name))
+            for i, c in enumerate(message.tool_calls or ())
+        )
+        return Completion(
+            text=_text(message.content),
+            finish_reason=finish_reason(choice.finish_reason),
+            usage=_usage(resp.usage),
+            tool_calls=calls,
+            request_id=resp.id,
+            provider_model=resp.model,
+            latency=time.perf_counter() - started,
+        )
+
+    def complete(self, request: Request, options: CallOptions) -> Completion:
+        started = time.perf_counter()
+        try:
+            resp = self.client.chat.complete(**self._kwargs(request, options))
+            return self._completion(resp, started)
+        except (errors.MistralError, errors.NoResponseError, httpx.HTTPError, ValueError) as exc:
+            raise translate_mistral_error(exc, self.deployment.id) from exc
+
+    async def acomplete(self, request: Request, options: CallOptions) -> Completion:
+        started = time.perf_counter()
+        try:
+            resp = await self.client.chat.complete_async(**self._kwargs(request, options))
+            return self._completion(resp, started)
+        except (errors.MistralError, errors.NoResponseError, httpx.HTTPError, ValueError) as exc:
+            raise translate_mistral_error(exc, self.deployment.id) from exc
+
+    def stream(self, request: Request, options: CallOptions) -> Iterator[StreamChunk]:
+        try:
+            events = self.client.chat.stream(**self._kwargs(request, options))
+            with events:
+                for event in events:
+                    yield _chunk(event.data)
+        except (errors.MistralError, errors.NoResponseError, httpx.HTTPError, ValueError) as exc:
+            raise translate_mistral_error(exc, self.deployment.id) from exc
+
+    async def astream(self, request: Request, options: CallOptions) -> AsyncIterator[StreamChunk]:
+        try:
+            events = await self.client.chat.stream_async(**self._kwargs(request, options))
+            async with events:
+                async for event in events:
+                    yield _chunk(event.data)
+        except (errors.MistralError, errors.NoResponseError, httpx.HTTPError, ValueError) as exc:
+            raise translate_mistral_error(exc, self.deployment.id) from exc
+
+    def close(self) -> None:
+        if self._client is not None and self._client.sdk_configuration.client is not None:
+            self._client.sdk_configuration.client.close()
+
+    async def aclose(self) -> None:
+        if self._client is not None and self._client.sdk_configuration.async_client is not None:
+            await self._client.sdk_configuration.async_client.aclose()
+
+
+def _text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(getattr(chunk, "text", "") or "" for chunk in content)
+
+
+def _usage(usage: Any) -> Usage:
+    if usage is None:
+        return Usage()
+    extra = getattr(usage, "additional_properties", None) or {}
+    details = extra.get("prompt_tokens_details") or {}
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return Usage(
+        input_tokens=usage.prompt_tokens or 0,
+        output_tokens=usage.completion_tokens or 0,
+        cached_input_tokens=int(cached or extra.get("cached_tokens") or 0),
+    )
+
+
+def _chunk(data: Any) -> StreamChunk:
+    usage = _usage(data.usage) if getattr(data, "usage", None) else None
+    if not data.choices:
+        return StreamChunk(usage=usage, request_id=data.id, provider_model=data.model)
+    choice = data.choices[0]
+    delta = choice.delta
+    calls = tuple(
+        ToolCallDelta(
+            index=getattr(c, "index", None) or i,
+            id=c.id,
+            name=c.function.name,
+            arguments=(c.function.arguments if isinstance(c.function.arguments, str)
+                       else _json(c.function.arguments)),
+        )
+        for i, c in enumerate(getattr(delta, "tool_calls", None) or ())
+    )
+    reason = choice.finish_reason
+    return StreamChunk(
+        text=_text(getattr(delta, "content", None)),
+        tool_calls=calls,
+        finish_reason=finish_reason(reason) if reason else None,
+        usage=usage,
+        request_id=data.id,
+        provider_model=data.model,
+    )
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def translate_mistral_error(exc: Exception, deployment: str) -> ProviderError:
+    """One of `router.errors` for a `mistralai` error or a raw transport error."""
+    common: dict[str, Any] = {"provider": "mistral", "deployment": deployment}
+    if isinstance(exc, errors.ResponseValidationError):
+        return ResponseError(f"unreadable response: {exc.message}", **common)
+    if isinstance(exc, errors.MistralError):
+        status = exc.status_code
+        common.update(status_code=status, retry_after=retry_after(exc.headers),
+                      body=exc.body, request_id=exc.headers.get("x-request-id"))
+        message = f"HTTP {status}: {_short(exc.body) or exc.message}"
+        if status in (401, 403):
+            return AuthenticationError(message, **common)
+        if status == 429:
+            return RateLimitError(message, **common)
+        if status == 408:
+            return ProviderTimeout(message, **common)
+        if status >= 500:
+            return ServerError(message, **common)
+        return BadRequestError(message, **common)
+    if isinstance(exc, errors.NoResponseError):
+        return ProviderConnectionError(f"no response: {exc.message}", **common)
+    return translate_transport_error(exc, "mistral", deployment)
+
+
+def _short(body: str | None) -> str:
+    return (body or "").strip().replace("\n", " ")[:300]

@@ -1,0 +1,269 @@
+"""Adapter for OpenAI and every OpenAI-compatible host (OpenRouter, vLLM, Ollama, Azure v1), via `openai`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import openai
+
+from router.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeout,
+    RateLimitError,
+    ResponseError,
+    ServerError,
+)
+from router.providers.base import (
+    CallOptions,
+    Provider,
+    chat_messages,
+    finish_reason,
+    parse_arguments,
+    response_format_spec,
+    retry_after,
+    tool_specs,
+    translate_transport_error,
+)
+from router.types import Completion, Request, StreamChunk, ToolCall, ToolCallDelta, Usage
+
+__all__ = ["OpenAIProvider", "translate_openai_error"]
+
+
+class OpenAIProvider(Provider):
+    """Chat completions through the `openai` SDK, with the SDK's own retries off."""
+
+    _sync: openai.OpenAI | None = None
+    _async: openai.AsyncOpenAI | None = None
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        dep = self.deployment
+        return {
+            # Self-hosted servers often need no key, but the SDK insists on one.
+            "api_key": dep.api_key.get() if dep.api_key else "unused",
+            "base_url": dep.base_url,
+            "max_retries": 0,
+            "timeout": dep.timeout,
+            "default_headers": dict(dep.headers) or None,
+        }
+
+    @property
+    def client(self) -> openai.OpenAI:
+        if self._sync is None:
+            # The SDK is typed for httpx2 but drives any httpx-compatible client; a plain httpx
+            # client is what lets `respx.mock` intercept the router's calls.
+            self._sync = openai.OpenAI(
+                **self._client_kwargs(), http_client=self._http_client()  # type: ignore[arg-type]
+            )
+        return self._sync
+
+    @property
+    def aclient(self) -> openai.AsyncOpenAI:
+        if self._async is None:
+            self._async = openai.AsyncOpenAI(
+                **self._client_kwargs(),
+                http_client=self._async_http_client(),  # type: ignore[arg-type]
+            )
+        return self._async
+
+    def _kwargs(self, request: Request, options: CallOptions) -> dict[str, Any]:
+        dep = self.deployment
+        kw: dict[str, Any] = {
+            "model": dep.model_id,
+            "messages": chat_messages(request.messages),
+            "timeout": options.timeout,
+        }
+        # OpenAI's own API prefers max_completion_tokens; compatible servers know max_tokens.
+        kw["max_completion_tokens" if dep.host in ("openai", "azure") else "max_tokens"] = (
+            options.max_tokens
+        )
+        tools = tool_specs(request)
+        if tools:
+            kw["tools"] = tools
+        if request.tool_choice is not None:
+            choice = request.tool_choice
+            kw["tool_choice"] = (
+                choice if isinstance(choice, str)
+                else {"type": "function", "function": {"name": choice["name"]}}
+            )
+        fmt = response_format_spec(request)
+        if fmt is not None:
+            kw["response_format"] = fmt
+        if request.temperature is not None:
+            kw["temperature"] = request.temperature
+        if request.stop:
+            kw["stop"] = list(request.stop)
+        return kw
+
+    def _completion(self, resp: Any, started: float) -> Completion:
+        dep = self.deployment.id
+        if not getattr(resp, "choices", None):
+            raise ResponseError("the response has no choices", deployment=dep)
+        choice = resp.choices[0]
+        message = choice.message
+        calls = tuple(
+            ToolCall(c.id, c.function.name,
+                     parse_arguments(c.function.arguments, deployment=dep, name=c.function.name))
+            for c in (message.tool_calls or ())
+            if getattr(c, "function", None) is not None
+        )
+        return Completion(
+            text=message.content or "",
+            finish_reason=finish_reason(choice.finish_reason),
+            usage=_usage(resp.usage),
+            tool_calls=calls,
+            request_id=getattr(resp, "_request_id", None) or resp.id,
+            provider_model=resp.model,
+            latency=time.perf_counter() - started,
+        )
+
+    def complete(self, request: Request, options: CallOptions) -> Completion:
+        started = time.perf_counter()
+        try:
+            resp = self.client.chat.completions.create(**self._kwargs(request, options))
+            return self._completion(resp, started)
+        except openai.OpenAIError as exc:
+            raise translate_openai_error(exc, self.deployment.id) from exc
+        except (httpx.HTTPError, ValueError) as exc:  # e.g. a 200 whose body is not JSON
+            raise translate_transport_error(exc, "openai", self.deployment.id) from exc
+
+    async def acomplete(self, request: Request, options: CallOptions) -> Completion:
+        started = time.perf_counter()
+        try:
+            resp = await self.aclient.chat.completions.create(**self._kwargs(request, options))
+            return self._completion(resp, started)
+        except openai.OpenAIError as exc:
+            raise translate_openai_error(exc, self.deployment.id) from exc
+        except (httpx.HTTPError, ValueError) as exc:  # e.g. a 200 whose body is not JSON
+            raise translate_transport_error(exc, "openai", self.deployment.id) from exc
+
+    def _stream_kwargs(self, request: Request, options: CallOptions) -> dict[str, Any]:
+        kw = self._kwargs(request, options)
+        kw["stream"] = True
+        kw["stream_options"] = {"include_usage": True}
+        return kw
+
+    def stream(self, request: Request, options: CallOptions) -> Iterator[StreamChunk]:
+        try:
+            stream = self.client.chat.completions.create(**self._stream_kwargs(request, options))
+            with stream:
+                rid = _stream_request_id(stream)
+                for event in stream:
+                    yield _chunk(event, rid)
+        except openai.OpenAIError as exc:
+            raise translate_openai_error(exc, self.deployment.id) from exc
+        except (httpx.HTTPError, ValueError) as exc:  # raised while reading the body, unwrapped
+            raise translate_transport_error(exc, "openai", self.deployment.id) from exc
+
+    async def astream(self, request: Request, options: CallOptions) -> AsyncIterator[StreamChunk]:
+        try:
+            stream = await self.aclient.chat.completions.create(
+                **self._stream_kwargs(request, options)
+            )
+            async with stream:
+                rid = _stream_request_id(stream)
+                async for event in stream:
+                    yield _chunk(event, rid)
+        except openai.OpenAIError as exc:
+            raise translate_openai_error(exc, self.deployment.id) from exc
+        except (httpx.HTTPError, ValueError) as exc:  # raised while reading the body, unwrapped
+            raise translate_transport_error(exc, "openai", self.deployment.id) from exc
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.close()
+            self._async = None
+
+
+def _stream_request_id(stream: Any) -> str | None:
+    response = getattr(stream, "response", None)
+    return response.headers.get("x-request-id") if response is not None else None
+
+
+def _usage(usage: Any) -> Usage:
+    if usage is None:
+        return Usage()
+    prompt_details = getattr(usage, "prompt_tokens_details", None)
+    output_details = getattr(usage, "completion_tokens_details", None)
+    return Usage(
+        input_tokens=usage.prompt_tokens or 0,
+        output_tokens=usage.completion_tokens or 0,
+        cached_input_tokens=(getattr(prompt_details, "cached_tokens", None) or 0),
+        reasoning_tokens=(getattr(output_details, "reasoning_tokens", None) or 0),
+    )
+
+
+def _chunk(event: Any, request_id: str | None) -> StreamChunk:
+    usage = _usage(event.usage) if getattr(event, "usage", None) else None
+    if not event.choices:
+        return StreamChunk(usage=usage, request_id=request_id, provider_model=event.model)
+    choice = event.choices[0]
+    delta = choice.delta
+    calls = tuple(
+        ToolCallDelta(
+            index=c.index,
+            id=c.id,
+            name=c.function.name if c.function else None,
+            arguments=(c.function.arguments or "") if c.function else "",
+        )
+        for c in (getattr(delta, "tool_calls", None) or ())
+    )
+    return StreamChunk(
+        text=getattr(delta, "content", None) or "",
+        tool_calls=calls,
+        finish_reason=finish_reason(choice.finish_reason) if choice.finish_reason else None,
+        usage=usage,
+        request_id=request_id,
+        provider_model=event.model,
+    )
+
+
+def translate_openai_error(exc: openai.OpenAIError, deployment: str) -> ProviderError:
+    """One of `router.errors` for any `openai` exception; the original is chained by the caller."""
+    common: dict[str, Any] = {"provider": "openai", "deployment": deployment}
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderTimeout("the request timed out", **common)
+    if isinstance(exc, openai.APIConnectionError):
+        return ProviderConnectionError(f"connection failed: {_cause(exc)}", **common)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        headers = exc.response.headers if exc.response is not None else None
+        common.update(status_code=status, request_id=exc.request_id,
+                      retry_after=retry_after(headers), body=exc.body)
+        message = f"HTTP {status}: {_message(exc)}"
+        if status in (401, 403):
+            return AuthenticationError(message, **common)
+        if status == 429:
+            return RateLimitError(message, **common)
+        if status == 408:
+            return ProviderTimeout(message, **common)
+        if status >= 500:
+            return ServerError(message, **common)
+        return BadRequestError(message, **common)
+    if isinstance(exc, openai.APIResponseValidationError):
+        return ResponseError(f"unreadable response: {exc.message}", **common)
+    return ResponseError(f"{type(exc).__name__}: {exc}", **common)
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return exc.message
+
+
+def _cause(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc.__context__
+    return f"{type(cause).__name__}: {cause}" if cause else str(exc)

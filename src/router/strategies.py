@@ -1,0 +1,231 @@
+"""Routing policies: filters that leave candidates out (with a reason) and strategies that order them.
+
+Filters compose with `&` (`min_score("mmlu", 80) & vendors("openai")`); a strategy narrowed by a
+filter is `cheapest().where(...)`. A plain function `(candidates, ctx) -> list` is a strategy too.
+Strategies are pure: no I/O, no clock, no randomness they do not own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from router.errors import ConfigError
+
+if TYPE_CHECKING:
+    from router.catalog import ModelSpec
+    from router.decision import Candidate
+    from router.tokens import RequestTokens
+    from router.types import Request
+
+__all__ = [
+    "Best",
+    "Cheapest",
+    "Filter",
+    "Ranking",
+    "RouteContext",
+    "Strategy",
+    "best",
+    "cheapest",
+    "general_quality",
+    "min_score",
+    "register_strategy",
+    "resolve_strategy",
+    "strategy_names",
+    "vendors",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteContext:
+    """What a policy may look at besides the candidates: the request, the budget, the date."""
+
+    request: Request
+    budget: Decimal | None
+    today: dt.date
+    tokens: RequestTokens
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """A strategy's answer: candidates in the order to try, plus any it left out and why."""
+
+    order: tuple[Candidate, ...]
+    excluded: Mapping[str, str] = field(default_factory=dict)  # deployment id -> reason
+    notes: tuple[str, ...] = ()
+
+
+class Filter:
+    """Leaves out candidates: `check(candidate, ctx)` returns a reason, or None to keep it."""
+
+    def __init__(self, check: Callable[[Candidate, RouteContext], str | None], name: str = ""):
+        self._check = check
+        self.name = name or getattr(check, "__name__", "filter")
+
+    def __call__(self, candidate: Candidate, ctx: RouteContext) -> str | None:
+        return self._check(candidate, ctx)
+
+    def __and__(self, other: Filter) -> Filter:
+        def both(candidate: Candidate, ctx: RouteContext) -> str | None:
+            return self(candidate, ctx) or other(candidate, ctx)
+
+        return Filter(both, f"{self.name} & {other.name}")
+
+    def __repr__(self) -> str:
+        return f"Filter({self.name})"
+
+
+class Strategy(ABC):
+    """Orders the eligible candidates; the first is tried first."""
+
+    name: str = "strategy"
+
+    @abstractmethod
+    def rank(self, candidates: Sequence[Candidate], ctx: RouteContext) -> Ranking:
+        """Return the candidates to try, best first, and any left out with reasons."""
+
+    def where(self, flt: Filter) -> Strategy:
+        """This strategy over only the candidates `flt` keeps."""
+        return _Filtered(self, flt)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class _Filtered(Strategy):
+    def __init__(self, inner: Strategy, flt: Filter):
+        self.inner, self.flt = inner, flt
+        self.name = inner.name
+
+    def rank(self, candidates: Sequence[Candidate], ctx: RouteContext) -> Ranking:
+        kept, excluded = [], {}
+        for c in candidates:
+            reason = self.flt(c, ctx)
+            if reason is None:
+                kept.append(c)
+            else:
+                excluded[c.deployment] = reason
+        inner = self.inner.rank(kept, ctx)
+        return Ranking(inner.order, {**excluded, **inner.excluded}, inner.notes)
+
+
+class _Function(Strategy):
+    def __init__(self, fn: Callable[[Sequence[Candidate], RouteContext], Sequence[Candidate]]):
+        self.fn = fn
+        self.name = getattr(fn, "__name__", "custom")
+
+    def rank(self, candidates: Sequence[Candidate], ctx: RouteContext) -> Ranking:
+        order = tuple(self.fn(candidates, ctx))
+        known = {id(c) for c in candidates}
+        if any(id(c) not in known for c in order):
+            raise ConfigError(f"strategy {self.name!r} returned a candidate it was not given")
+        dropped = {c.deployment: f"left out by strategy {self.name!r}" for c in candidates
+                   if c not in order}
+        return Ranking(order, dropped)
+
+
+def general_quality(spec: ModelSpec) -> float:
+    """One catalog score for "best": MMLU when published, else the mean of the model's scores."""
+    scores = spec.quality.scores
+    if "mmlu" in scores:
+        return scores["mmlu"]
+    return sum(scores.values()) / len(scores) if scores else 0.0
+
+
+class Cheapest(Strategy):
+    """Lowest estimated cost first; ties go to the higher catalog quality."""
+
+    name = "cheapest"
+
+    def rank(self, candidates: Sequence[Candidate], ctx: RouteContext) -> Ranking:
+        order = sorted(
+            candidates,
+            key=lambda c: (c.estimated_cost, c.worst_case_cost, -general_quality(c.spec)),
+        )
+        return Ranking(tuple(order))
+
+
+class Best(Strategy):
+    """Highest catalog quality that fits the budget; ties go to the cheaper."""
+
+    name = "best"
+
+    def rank(self, candidates: Sequence[Candidate], ctx: RouteContext) -> Ranking:
+        order = sorted(candidates, key=lambda c: (-general_quality(c.spec), c.estimated_cost))
+        return Ranking(tuple(order))
+
+
+def cheapest() -> Strategy:
+    return Cheapest()
+
+
+def best() -> Strategy:
+    return Best()
+
+
+def min_score(benchmark: str, at_least: float) -> Filter:
+    """Keep models whose catalog score on `benchmark` is at least `at_least`."""
+
+    def check(c: Candidate, ctx: RouteContext) -> str | None:
+        score = c.spec.quality.scores.get(benchmark)
+        if score is None:
+            return f"no published {benchmark} score"
+        return None if score >= at_least else f"{benchmark} {score} < {at_least}"
+
+    return Filter(check, f"min_score({benchmark}>={at_least})")
+
+
+def vendors(*names: str) -> Filter:
+    """Keep models from these vendors only (`openai`, `mistral`, ...)."""
+
+    def check(c: Candidate, ctx: RouteContext) -> str | None:
+        return None if c.spec.vendor in names else f"vendor {c.spec.vendor!r} not allowed"
+
+    return Filter(check, f"vendors({', '.join(names)})")
+
+
+StrategyLike: TypeAlias = (
+    "str | Strategy | Callable[[Sequence[Candidate], RouteContext], Sequence[Candidate]]"
+)
+
+_REGISTRY: dict[str, Callable[..., Strategy]] = {"cheapest": Cheapest, "best": Best}
+
+
+def register_strategy(name: str, factory: Callable[..., Strategy]) -> None:
+    """Make `strategy="name"` (in calls and config) build a strategy with `factory(**options)`."""
+    _REGISTRY[name] = factory
+
+
+def strategy_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def resolve_strategy(value: StrategyLike, **options: Any) -> Strategy:
+    """A strategy from a registered name, a `Strategy`, or a plain ranking function."""
+    if isinstance(value, Strategy):
+        return value
+    if isinstance(value, str):
+        try:
+            factory = _REGISTRY[value]
+        except KeyError:
+            raise ConfigError(
+                f"unknown strategy {value!r}; use one of {', '.join(strategy_names())} "
+                "or pass a Strategy instance",
+                path="routing.strategy",
+            ) from None
+        try:
+            return factory(**options)
+        except TypeError as exc:
+            raise ConfigError(f"bad options for strategy {value!r}: {exc}",
+                              path="routing.options") from None
+    if callable(value):
+        return _Function(value)
+    raise ConfigError(
+        f"expected a strategy name, a Strategy or a function, got {type(value).__name__}",
+        path="routing.strategy",
+    )

@@ -1,0 +1,100 @@
+"""The Router's public behaviour end to end, with HTTP faked at the transport."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import respx
+from tests.conftest import CONFIG, OPENAI_URL, OPENROUTER_URL, chat_json
+
+from router import BudgetExceeded, InvalidRequestError, Router
+from router.mock import mock_transport
+
+
+def test_over_budget_requests_are_never_sent(router: Router) -> None:
+    with respx.mock(assert_all_called=False):
+        route = respx.post(OPENAI_URL).respond(json=chat_json())
+        other = respx.post(OPENROUTER_URL).respond(json=chat_json())
+        with pytest.raises(BudgetExceeded):
+            router.complete("hi " * 500, budget="0.000001", max_tokens=500)
+        with pytest.raises(BudgetExceeded):
+            asyncio.run(router.acomplete("hi " * 500, budget="0.000001", max_tokens=500))
+        with pytest.raises(BudgetExceeded):
+            router.stream("hi " * 500, budget="0.000001", max_tokens=500)
+    assert route.call_count == 0
+    assert other.call_count == 0
+
+
+@pytest.mark.parametrize("budget", ["-1", "abc", [1], float("nan")])
+def test_bad_budgets_are_refused_before_anything(router: Router, budget: Any) -> None:
+    with pytest.raises(InvalidRequestError, match="^budget: "):
+        router.complete("hi", budget=budget)
+
+
+@pytest.mark.parametrize("field", ["user", "team"])
+def test_bad_scopes_are_refused(router: Router, field: str) -> None:
+    with pytest.raises(InvalidRequestError, match=f"^{field}: "):
+        router.route("hi", **{field: ""})
+    with pytest.raises(InvalidRequestError, match="^tags: "):
+        router.route("hi", tags="summarise")
+
+
+def test_sync_and_async_give_the_same_reply(router: Router) -> None:
+    with respx.mock:
+        respx.post(OPENROUTER_URL).respond(json=chat_json("Paris.", prompt_tokens=15, completion_tokens=2))
+        sync = router.complete("Capital of France?", budget=Decimal("0.01"), max_tokens=20)
+        async_ = asyncio.run(router.acomplete("Capital of France?", budget=Decimal("0.01"), max_tokens=20))
+    assert (sync.text, sync.model, sync.deployment, sync.cost, sync.usage) == \
+        (async_.text, async_.model, async_.deployment, async_.cost, async_.usage)
+    assert sync.decision.candidates == async_.decision.candidates
+
+
+def test_stream_reply_is_only_available_after_iteration(router: Router) -> None:
+    s = router.stream("hi", max_tokens=5)
+    with pytest.raises(InvalidRequestError, match="has not finished"):
+        _ = s.reply
+    assert s.decision.model == "mistral-nemo"
+
+
+def test_a_stream_iterates_once(make_router: Any) -> None:
+    router = make_router(transport=mock_transport())
+    s = router.stream("hello there", max_tokens=20)
+    assert "".join(s).startswith("Mock answer")
+    with pytest.raises(InvalidRequestError, match="only once"):
+        list(s)
+
+
+def test_the_builtin_mock_serves_every_mode_and_model(make_router: Any) -> None:
+    router = make_router(transport=mock_transport())
+    for model in ("gpt-4o-mini", "gpt-4o", "mistral-nemo"):
+        reply = router.complete("Say hi", models=[model], max_tokens=30)
+        assert reply.model == model
+        assert reply.cost > 0
+        assert reply.usage.input_tokens <= reply.decision.candidates[0].input_tokens
+        s = router.stream("Say hi", models=[model], max_tokens=30)
+        assert "".join(s) == s.reply.text == reply.text
+
+    async def run() -> None:
+        reply = await router.acomplete("Say hi", max_tokens=30)
+        s = router.astream("Say hi", max_tokens=30)
+        assert "".join([d async for d in s]) == reply.text
+        await router.aclose()
+
+    asyncio.run(run())
+
+
+def test_actual_cost_never_exceeds_the_budget_with_the_mock(make_router: Any) -> None:
+    router = make_router(transport=mock_transport())
+    for budget in ("0.00001", "0.0001", "0.001"):
+        reply = router.complete("Explain recursion. " * 20, budget=budget, strategy="best")
+        assert reply.cost <= Decimal(budget)
+
+
+def test_router_repr_lists_deployments_without_keys(router: Router) -> None:
+    text = repr(router)
+    assert "gpt-4o-mini@openai" in text
+    for dep in CONFIG["deployments"]:
+        assert dep["api_key"] not in text
