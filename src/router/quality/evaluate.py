@@ -14,7 +14,14 @@ from typing import Any
 
 from router.catalog import Catalog, builtin_catalog
 from router.errors import ConfigError
-from router.quality.metrics import Point, apgr, cost_at_quality, cpt, savings_at
+from router.quality.metrics import (
+    Point,
+    apgr,
+    cost_at_quality,
+    cpt,
+    savings_at,
+    share_at_quality,
+)
 from router.quality.replay import (
     ReplayItem,
     ReplayPolicy,
@@ -45,6 +52,8 @@ class Summary:
     savings: float | None
     cost_at_target: Decimal | None
     knob_at_target: float | None = None
+    #: RouteLLM's own measure: 1 - share of calls to the strong model at the target quality
+    call_savings: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +86,7 @@ class EvalResult:
             "cpt80": _num(mine.cpt80),
             f"random_savings_at_{pct}": _num(self.curves["random"].summary.savings),
             f"oracle_savings_at_{pct}": _num(self.curves["oracle"].summary.savings),
+            f"call_savings_at_{pct}": _num(mine.call_savings),
             "knob_at_target": mine.knob_at_target,
             "n": self.n,
             "skipped": [{"line": b.line, "reason": b.reason} for b in self.skipped],
@@ -90,6 +100,7 @@ class EvalResult:
                     "cpt50": _num(c.summary.cpt50),
                     "cpt80": _num(c.summary.cpt80),
                     f"savings_at_{pct}": _num(c.summary.savings),
+                    f"call_savings_at_{pct}": _num(c.summary.call_savings),
                     "cost_at_target": _money(c.summary.cost_at_target),
                     "points": [_point_json(p) for p in c.points],
                 }
@@ -123,6 +134,7 @@ def _summarise(
     # Like RouteLLM's thresholds, every curve spans all-cheap to all-strong.
     anchored = [weak, *points, strong]
     reached = [p for p in points if p.quality >= goal and p.knob is not None]
+    share = share_at_quality(anchored, goal)
     return Summary(
         apgr=apgr(anchored, weak=weak.quality, strong=strong.quality),
         cpt50=cpt(anchored, 0.5, weak=weak.quality, strong=strong.quality),
@@ -130,6 +142,7 @@ def _summarise(
         savings=savings_at(anchored, goal, strong_cost=strong.cost),
         cost_at_target=cost_at_quality(anchored, goal),
         knob_at_target=min(reached, key=lambda p: p.cost).knob if reached else None,
+        call_savings=None if share is None else 1.0 - share,
     )
 
 
