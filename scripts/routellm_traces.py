@@ -141,7 +141,7 @@ def convert_mt_bench(root: Path) -> Iterator[dict[str, Any]]:
             qid = int(question["question_id"])
             outcomes: dict[str, dict[str, Any]] = {}
             for model in (STRONG, WEAK):
-                user1, answer1, user2, answer2 = dialogs[(qid, model)]
+                _user1, answer1, _user2, answer2 = dialogs[(qid, model)]
                 first = count_tokens(turns[0], TOKENIZER)
                 second = first + count_tokens(answer1, TOKENIZER) + count_tokens(turns[1], TOKENIZER)
                 outcomes[model] = {

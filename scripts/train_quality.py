@@ -21,10 +21,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from routellm_traces import DATASETS, STRONG, WEAK, convert  # noqa: E402
+from routellm_traces import DATASETS, STRONG, WEAK, convert
 
-from router.quality.features import DENSE_FEATURES, extract  # noqa: E402
-from router.quality.traces import Trace, parse_trace  # noqa: E402
+from router.quality.features import DENSE_FEATURES, extract
+from router.quality.traces import Trace, parse_trace
 
 __all__ = ["Dataset", "fit_logistic", "load", "main"]
 

@@ -22,6 +22,7 @@ __all__ = [
     "calibrate",
     "check_answer",
     "default_predictor",
+    "default_validators",
     "read_traces",
     "run_eval",
 ]

@@ -41,7 +41,7 @@ class Verdict:
 
 Validator = Callable[[Completion, Request], Verdict]
 #: What a user may pass: returns True/False, a reason string (= failed), None (= passed) or a Verdict.
-Check = Callable[[Completion, Request], "bool | str | None | Verdict"]
+Check = Callable[[Completion, Request], "bool | str | Verdict | None"]
 
 PASS = Verdict(True)
 
@@ -134,7 +134,7 @@ def matches_schema(schema: Mapping[str, Any] | None = None) -> Validator:
         if wanted is None:
             return PASS
         try:
-            import jsonschema
+            import jsonschema  # type: ignore[import-untyped,unused-ignore]
         except ImportError:
             errors = list(_schema_errors(value, wanted))
         else:

@@ -17,13 +17,15 @@ from router.types import Message
 __all__ = ["DENSE_FEATURES", "Features", "extract", "hashed_words"]
 
 _WORD = re.compile(r"[a-z]{2,}")
+_DIGIT = re.compile(r"\d")
+#: Longer texts are read as their head and tail, counts scaled up: the cost stays bounded.
+_HEAD, _TAIL = 1500, 500
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)?")
-_MATH = re.compile(r"[=+*/^<>%√∑∫≤≥≠±×÷]|\\frac|\\sqrt|\$[^$\n]+\$")
-_CODE = re.compile(
-    r"```|\bdef |\bclass |\breturn\b|\bimport |#include|\bfunction\b|=>|\bpublic |\bSELECT\b|"
-    r"[{};]\s*$|\bconsole\.|\bprint\(|\bint |\bvoid\b",
-    re.MULTILINE,
-)
+# Substring counts (str.count runs in C) are ten times cheaper than one regex alternation.
+_MATH = ("=", "+", "*", "/", "^", "<", ">", "%", "√", "∑", "∫", "≤", "≥", "≠", "±", "×", "÷",
+         "\\frac", "\\sqrt")
+_CODE = ("```", "def ", "class ", "return ", "import ", "#include", "function", "=>", "public ",
+         "SELECT ", "console.", "print(", "void ", "{\n", "}\n", ";\n", "    ")
 _CHOICE = re.compile(r"^\s*\(?[A-D][.)]\s", re.MULTILINE)
 _ANSWER_CUE = re.compile(r"(?:Answer|Answer:)\s*$")
 _NON_ASCII_LETTER = re.compile(r"[^\x00-\x7f]")
@@ -97,28 +99,29 @@ def extract(
 ) -> Features:
     """Features of a request; the last user message carries most of the signal."""
     user = [m for m in messages if m.role == "user"]
-    text = user[-1].text if user else (messages[-1].text if messages else "")
-    n_chars = len(text)
+    full = user[-1].text if user else (messages[-1].text if messages else "")
+    n_chars = len(full)
+    text = full if n_chars <= _HEAD + _TAIL else full[:_HEAD] + "\n" + full[-_TAIL:]
+    scale = n_chars / max(1, len(text))
     lowered = text.lower()
     words = _WORD.findall(lowered)
     n_words = len(words)
     wordset = set(words)
-    letters = max(1, n_chars)
-    digits = sum(c.isdigit() for c in text) if n_chars < 20_000 else 0
+    letters = max(1, len(text))
     dense = [
         1.0,
         math.log1p(n_chars),
-        math.log1p(n_words),
-        math.log1p(text.count("\n")),
+        math.log1p(n_words * scale),
+        math.log1p(full.count("\n")),
         (sum(map(len, words)) / n_words) if n_words else 0.0,
-        digits / letters,
-        math.log1p(len(_DIGITS.findall(text))),
-        math.log1p(len(_MATH.findall(text))),
-        math.log1p(len(_CODE.findall(text))),
+        len(_DIGIT.findall(text)) / letters,
+        math.log1p(len(_DIGITS.findall(text)) * scale),
+        math.log1p(sum(map(text.count, _MATH)) * scale),
+        math.log1p(sum(map(text.count, _CODE)) * scale),
         min(len(_CHOICE.findall(text)), 6) / 4,
         1.0 if _ANSWER_CUE.search(text[-20:]) else 0.0,
-        math.log1p(len(_MONEY_UNITS.findall(lowered))),
-        math.log1p(text.count("?")),
+        math.log1p(len(_MONEY_UNITS.findall(lowered)) * scale),
+        math.log1p(full.count("?")),
         len(_NON_ASCII_LETTER.findall(text)) / letters,
         len(_CJK.findall(text)) / letters,
         len(_CYRILLIC_ETC.findall(text)) / letters,
@@ -129,4 +132,4 @@ def extract(
         1.0 if json_output else 0.0,
     ]
     dense += [1.0 if wordset & group else 0.0 for group in _WORD_GROUPS.values()]
-    return Features(tuple(dense), hashed_words(words, buckets) if buckets else ())
+    return Features(tuple(dense), hashed_words(list(wordset), buckets) if buckets else ())

@@ -14,10 +14,10 @@ __all__ = ["plot_result"]
 def plot_result(result: EvalResult, path: str | Path, *, title: str = "") -> Path:
     """Draw quality against cost (% of always-strong) for each policy and save to `path`."""
     try:
-        import matplotlib
+        import matplotlib  # type: ignore[import-not-found,unused-ignore]
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         raise ConfigError(
             "plotting needs matplotlib: pip install 'router[plot]'", path="plot"

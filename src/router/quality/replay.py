@@ -6,6 +6,7 @@ which, like a live router, knows the input but not the answer's length (a typica
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -87,14 +88,12 @@ def build_items(
                 tokens = _input_tokens(trace, specs[name])
             row[name] = (outcome.score, outcome.cost, tokens, outcome.output_tokens)
         rows.append(row)
-        if progress is not None and (index + 1) % 500 == 0:
+        if progress is not None and ((index + 1) % 500 == 0 or index + 1 == len(traces)):
             progress(index + 1, len(traces))
-    typical = {
-        name: int(statistics.median(r[name][3] for r in rows if r[name][3] is not None) or 0)
-        if any(r[name][3] is not None for r in rows)
-        else 0
-        for name in models
-    }
+    typical = {}
+    for name in models:
+        known = [out for r in rows if (out := r[name][3]) is not None]
+        typical[name] = int(statistics.median(known)) if known else 0
     items = []
     for trace, row in zip(traces, rows, strict=True):
         options = {}
@@ -152,7 +151,7 @@ def _hull(options: Mapping[str, Option]) -> list[tuple[str, Option]]:
         while len(hull) >= 2:
             (_, a), (_, b) = hull[-2], hull[-1]
             # drop b when the step a->option is at least as steep as a->b
-            if (b.score - a.score) * (option.cost - a.cost) <= (option.score - a.score) * (
+            if (b.score - a.score) * float(option.cost - a.cost) <= (option.score - a.score) * float(
                 b.cost - a.cost
             ):
                 hull.pop()
@@ -170,7 +169,7 @@ def oracle_curve(items: Sequence[ReplayItem], *, strong: str, max_points: int = 
     for index, item in enumerate(items):
         hull = _hull(item.options)
         choice.append(hull[0][0])
-        for (_, a), (name, b) in zip(hull, hull[1:], strict=False):
+        for (_, a), (name, b) in itertools.pairwise(hull):
             extra = b.cost - a.cost
             slope = float("inf") if extra <= 0 else (b.score - a.score) / float(extra)
             steps.append((slope, index, name, b.score - a.score, extra))

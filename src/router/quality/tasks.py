@@ -14,7 +14,7 @@ __all__ = ["SCORE_KEYS", "TaskType", "catalog_score", "classify"]
 _AT = {name: i for i, name in enumerate(DENSE_FEATURES)}
 
 
-class TaskType(str, enum.Enum):
+class TaskType(enum.StrEnum):
     MATHS = "maths"
     CODE = "code"
     KNOWLEDGE = "knowledge"
@@ -45,8 +45,9 @@ def classify(features: Features) -> TaskType:
         return TaskType.CODE
     if f[_AT["choices"]] >= 0.75:
         return TaskType.KNOWLEDGE
-    mathsy = f[_AT["log_math"]] >= 0.69 or f[_AT["money_units"]] > 0 or f[_AT["q_math"]]
-    if mathsy and (f[_AT["log_numbers"]] >= 0.69 or f[_AT["q_how_many"]]):
+    mathsy = (f[_AT["log_math"]] >= 0.69 or f[_AT["money_units"]] > 0 or f[_AT["q_math"]]
+              or f[_AT["q_how_many"]])
+    if mathsy and f[_AT["log_numbers"]] >= 1.09:  # at least two numbers
         return TaskType.MATHS
     if f[_AT["q_write"]] or f[_AT["q_roleplay"]]:
         return TaskType.WRITING

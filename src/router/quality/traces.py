@@ -116,7 +116,7 @@ def parse_trace(
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise TraceError(f"not JSON ({exc.msg} at column {exc.colno})", line=line, source=source)
+        raise TraceError(f"not JSON ({exc.msg} at column {exc.colno})", line=line, source=source) from None
     try:
         if not isinstance(raw, dict):
             raise ValueError("expected a JSON object")
