@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from router.quality._tokens import count_tokens
+from router.tokens import count_tokens
 
 __all__ = [
     "DATASETS",

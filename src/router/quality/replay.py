@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from router.catalog import Catalog, ModelSpec
-from router.quality._tokens import count_tokens
+from router.tokens import count_tokens
 from router.quality.metrics import Point
 from router.quality.traces import Trace, TraceError
 
