@@ -28,7 +28,8 @@ def test_good_answers_pass_the_default_checks() -> None:
 def test_empty_refusal_and_cut_off_answers_fail() -> None:
     assert not not_empty()(answer("  \n"), PLAIN).ok
     verdict = not_refusal()(answer("I'm sorry, but I can't help with that."), PLAIN)
-    assert not verdict.ok and "refusal" in verdict.reason
+    assert not verdict.ok
+    assert "refusal" in verdict.reason
     assert not_refusal()(answer("Sorry to hear that! Here is a joke."), PLAIN).ok
     assert not finished()(answer("Once upon a", FinishReason.LENGTH), PLAIN).ok
 
@@ -59,5 +60,6 @@ def test_user_checks_may_return_bool_reason_or_none() -> None:
 def test_the_budget_bounds_the_sum_of_both_calls() -> None:
     assert can_escalate(Decimal("0.001"), Decimal("0.002"), Decimal("0.003"))[0]
     ok, why = can_escalate(Decimal("0.002"), Decimal("0.002"), Decimal("0.003"))
-    assert not ok and "over the budget" in why
+    assert not ok
+    assert "over the budget" in why
     assert can_escalate(Decimal(1), Decimal(1), None)[0]

@@ -6,12 +6,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from tests.quality.conftest import MODELS, STRONG, WEAK
 
 from router.quality.evaluate import run_eval
 from router.quality.replay import ReplayItem
 from router.quality.traces import TraceError
-
-from tests.quality.conftest import MODELS, STRONG, WEAK
 
 
 class Always:

@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.quality.conftest import MODELS
 
 from router.catalog import builtin_catalog
 from router.errors import ConfigError
@@ -12,8 +13,6 @@ from router.quality.evaluate import run_eval
 from router.quality.predictor import Prediction
 from router.quality.strategy import QualityStrategy, choose
 from router.quality.tasks import TaskType
-
-from tests.quality.conftest import MODELS
 
 CATALOG = builtin_catalog()
 SPECS = [CATALOG.get(n) for n in ("gpt-4o", "gpt-4o-mini", "mistral-nemo")]

@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Protocol
 
 from router.catalog import Catalog, ModelSpec
-from router.tokens import count_tokens
 from router.quality.metrics import Point
 from router.quality.traces import Trace, TraceError
+from router.tokens import count_tokens
 
 __all__ = [
     "Option",
