@@ -53,9 +53,17 @@ def parse_messages(messages: MessagesLike) -> tuple[Message, ...]:
     return out
 
 
+_SIMPLE_ROLES = frozenset({"system", "user", "assistant"})
+
+
 def _parse_message(raw: Mapping[str, Any] | Message, where: str) -> Message:
     if isinstance(raw, Message):
         return raw
+    # The common case, {"role": ..., "content": "text"}, skips the general checks below.
+    if type(raw) is dict and len(raw) == 2:
+        role, content = raw.get("role"), raw.get("content")
+        if role in _SIMPLE_ROLES and type(content) is str and content:
+            return Message(role, (TextPart(content),))
     if not isinstance(raw, Mapping):
         raise InvalidRequestError(
             f'expected a dict like {{"role": "user", "content": "..."}}, got {type(raw).__name__}',

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -61,15 +62,16 @@ class Price(_Frozen):
     source: str = "config"
     as_of: dt.date | None = None
 
-    @property
+    # Cached: every routing decision multiplies by these (exact: a division by 10**6).
+    @cached_property
     def input_per_token(self) -> Decimal:
         return self.input / MILLION
 
-    @property
+    @cached_property
     def output_per_token(self) -> Decimal:
         return self.output / MILLION
 
-    @property
+    @cached_property
     def cached_per_token(self) -> Decimal:
         return (self.cached_input if self.cached_input is not None else self.input) / MILLION
 

@@ -300,21 +300,24 @@ class StreamAssembler:
     def text(self) -> str:
         return "".join(self.parts)
 
-    def completion(self, *, deployment: str, latency: float) -> Completion:
-        calls = tuple(
-            ToolCall(
-                id=slot[0] or f"call_{index}",
-                name=slot[1] or "",
-                arguments=parse_arguments("".join(slot[2]), deployment=deployment,
-                                          name=slot[1] or ""),
-            )
-            for index, slot in sorted(self.tools.items())
-        )
+    def completion(self, *, deployment: str, latency: float, partial: bool = False) -> Completion:
+        """The completion so far. A `partial` one (a broken stream) drops tool calls whose
+        arguments were cut off instead of failing on them."""
+        calls = []
+        for index, slot in sorted(self.tools.items()):
+            name = slot[1] or ""
+            try:
+                arguments = parse_arguments("".join(slot[2]), deployment=deployment, name=name)
+            except ResponseError:
+                if partial:
+                    continue
+                raise
+            calls.append(ToolCall(id=slot[0] or f"call_{index}", name=name, arguments=arguments))
         return Completion(
             text=self.text,
             finish_reason=self.finish or FinishReason.OTHER,
             usage=self.usage or Usage(),
-            tool_calls=calls,
+            tool_calls=tuple(calls),
             request_id=self.request_id,
             provider_model=self.model,
             latency=latency,
