@@ -15,8 +15,8 @@ from router.testing.faults import (
     slow,
 )
 from router.testing.remote import FakeProviderProcess, RemoteFakeProvider
-from router.testing.server import FakeProviderServer
 from router.testing.state import RecordedRequest
+from router.testing.threaded import FakeProviderServer
 
 __all__ = [
     "FakeProviderProcess",

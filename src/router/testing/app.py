@@ -4,6 +4,7 @@ a control command (``/_control/...``) that scripts the server from another proce
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import secrets
@@ -31,9 +32,9 @@ from router.testing.replies import (
     stream_parts,
 )
 from router.testing.state import ProviderState, RecordedRequest, Settings, public_headers
-from router.testing.wire import Action, End, Request, response_head
+from router.testing.wire import Action, End, HttpProtocol, Request, response_head
 
-__all__ = ["FakeProviderApp"]
+__all__ = ["FakeProviderApp", "start_server"]
 
 _JSON = ("content-type", "application/json")
 _PLAIN = Ok()
@@ -254,3 +255,16 @@ class FakeProviderApp:
         else:
             return _json_action(404, {"error": f"unknown control command {command!r}"})
         return _json_action(200, {"pending": state.pending()})
+
+
+async def start_server(
+    state: ProviderState, *, host: str = "127.0.0.1", port: int = 0
+) -> tuple[asyncio.Server, set[HttpProtocol]]:
+    """Listen on ``host:port`` (0: any free port) in the running loop; returns the server and
+    its live connections (to abort them on shutdown)."""
+    app = FakeProviderApp(state)
+    connections: set[HttpProtocol] = set()
+    server = await asyncio.get_running_loop().create_server(
+        lambda: HttpProtocol(app, connections), host, port, backlog=1024
+    )
+    return server, connections

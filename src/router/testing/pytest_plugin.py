@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from router.testing.remote import FakeProviderProcess
-from router.testing.server import FakeProviderServer
+from router.testing.threaded import FakeProviderServer
 
 __all__ = ["fake_provider", "fake_provider_process", "fake_provider_session"]
 
