@@ -84,6 +84,8 @@ def test_request_log_keeps_bodies_without_secrets(
     assert (first.model, first.stream, first.outcome) == ("gpt-4o", False, "http_error:429")
     assert (second.model, second.stream, second.outcome) == ("gpt-4o-mini", True, "ok")
     assert second.body["messages"] == MESSAGES
+    second.body["messages"] = []  # the log hands out copies
+    assert second.body["messages"] == MESSAGES
     assert first.path == "/v1/chat/completions"
     assert "authorization" not in first.headers
     assert first.headers["user-agent"].startswith("OpenAI/Python")

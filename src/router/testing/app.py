@@ -101,9 +101,7 @@ class FakeProviderApp:
         settings = self.state.settings
         key = (request.body, flavor, settings)
         cached = self._cache.get(key)
-        if cached is not None:
-            body, template = cached
-        else:
+        if cached is None:
             try:
                 parsed: Any = json.loads(request.body)
             except ValueError:
@@ -111,7 +109,8 @@ class FakeProviderApp:
             if not isinstance(parsed, dict):
                 message = "the request body must be a JSON object (fake provider)"
                 return _json_action(400, error_body(400, flavor, message=message, error_type=None))
-            body, template = parsed, None
+            cached = (parsed, None)
+        body, template = cached
         model = body.get("model") if isinstance(body.get("model"), str) else None
         authorized = settings.api_key is None or (
             request.headers.get("authorization") == f"Bearer {settings.api_key}"
@@ -121,35 +120,44 @@ class FakeProviderApp:
             fault = HttpError(status=401, message="Incorrect API key provided (fake provider)")
         stream = body.get("stream") is True
         stamp = b"%08x" % (number & 0xFFFFFFFF)
-        outcome = fault_kind(fault)
-        if isinstance(fault, HttpError):
-            outcome += f":{fault.status}"
-        self.state.record(
-            RecordedRequest(
-                number=number,
-                method=request.method,
-                path=request.path,
-                model=model,
-                stream=stream,
-                flavor=flavor.value,
-                headers=public_headers(request.headers),
-                body=body,
-                outcome=outcome,
-                request_id=f"req_{stamp.decode()}",
-            )
-        )
+        self._record(request, number, model, stream, flavor, fault, f"req_{stamp.decode()}")
         if fault == _PLAIN and template is not None:
             return _stamped(template, self._mark, stamp)
         action = self._answer(fault, body, flavor, settings, stream=stream)
-        if fault == _PLAIN:  # identical requests get identical answers: keep a template
-            if len(self._cache) >= _CACHE_SIZE:
-                self._cache.clear()
-            self._cache[key] = (body, action)
-        elif cached is None and len(self._cache) < _CACHE_SIZE:
-            self._cache[key] = (body, None)
+        if len(self._cache) >= _CACHE_SIZE:
+            self._cache.clear()
+        # identical requests get identical answers: keep a template of the plain one
+        self._cache[key] = (body, action if fault == _PLAIN else template)
         result = _stamped(action, self._mark, stamp)
         result.delay = fault.delay
         return result
+
+    def _record(
+        self,
+        request: Request,
+        number: int,
+        model: str | None,
+        stream: bool,
+        flavor: Flavor,
+        fault: Fault,
+        request_id: str,
+    ) -> None:
+        outcome = fault_kind(fault)
+        if isinstance(fault, HttpError):
+            outcome += f":{fault.status}"
+        record = RecordedRequest(
+            number=number,
+            method=request.method,
+            path=request.path,
+            model=model,
+            stream=stream,
+            flavor=flavor.value,
+            headers=public_headers(request.headers),
+            content=request.body,
+            outcome=outcome,
+            request_id=request_id,
+        )
+        self.state.record(record)
 
     def _answer(
         self,

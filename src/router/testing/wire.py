@@ -119,6 +119,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def _parse(self) -> Request | None:
         buffer = self._buffer
+        if not buffer:
+            return None
         end = buffer.find(b"\r\n\r\n")
         if end < 0:
             if len(buffer) > _MAX_HEAD:
