@@ -32,7 +32,7 @@ from router.testing.replies import (
     stream_parts,
 )
 from router.testing.state import ProviderState, RecordedRequest, Settings, public_headers
-from router.testing.wire import Action, End, HttpProtocol, Request, response_head
+from router.testing.wire import Action, End, HttpProtocol, Request, frame, response_head
 
 __all__ = ["FakeProviderApp", "start_server"]
 
@@ -46,6 +46,14 @@ def _json_action(status: int, payload: Any, headers: list[tuple[str, str]] | Non
     body = json.dumps(payload).encode() if not isinstance(payload, bytes) else payload
     head = response_head(status, [_JSON, *(headers or [])], length=len(body))
     return Action(head=head, body=body)
+
+
+def _template(action: Action) -> Action:
+    """``action`` with its events framed once, so that stamping it is two replaces."""
+    if action.events is None or action.pace:
+        return action
+    body = frame(action.events, complete=action.end is End.KEEP)
+    return Action(head=action.head, body=body, end=action.end)
 
 
 def _stamped(template: Action, mark: bytes, stamp: bytes) -> Action:
@@ -127,7 +135,7 @@ class FakeProviderApp:
         if len(self._cache) >= _CACHE_SIZE:
             self._cache.clear()
         # identical requests get identical answers: keep a template of the plain one
-        self._cache[key] = (body, action if fault == _PLAIN else template)
+        self._cache[key] = (body, _template(action) if fault == _PLAIN else template)
         result = _stamped(action, self._mark, stamp)
         result.delay = fault.delay
         return result

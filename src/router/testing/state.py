@@ -74,7 +74,10 @@ class RecordedRequest:
 
 def public_headers(headers: dict[str, str]) -> dict[str, str]:
     """``headers`` without credentials."""
-    return {k: v for k, v in headers.items() if k not in _SECRET_HEADERS}
+    public = headers.copy()
+    for name in _SECRET_HEADERS:
+        public.pop(name, None)
+    return public
 
 
 class ProviderState:

@@ -10,11 +10,11 @@ import asyncio
 import enum
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 
-__all__ = ["Action", "End", "HttpProtocol", "Request", "response_head"]
+__all__ = ["Action", "End", "HttpProtocol", "Request", "frame", "response_head"]
 
 _MAX_HEAD = 64 * 1024
 _TERMINATOR = b"0\r\n\r\n"
@@ -68,6 +68,12 @@ def response_head(status: int, headers: list[tuple[str, str]], *, length: int | 
 
 def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def frame(events: Iterable[bytes], *, complete: bool) -> bytes:
+    """``events`` in chunked transfer encoding, with the final empty chunk if ``complete``."""
+    data = b"".join(map(_chunk, events))
+    return data + _TERMINATOR if complete else data
 
 
 def _bad_request(message: str) -> bytes:
@@ -127,7 +133,7 @@ class HttpProtocol(asyncio.Protocol):
                 raise ValueError("request head too large")
             return None
         lines = buffer[:end].decode("latin-1").split("\r\n")
-        method, target, version = ([*lines[0].split(" ", 2), "", ""])[:3]
+        method, target, version = [*lines[0].split(" ", 2), "", ""][:3]
         if not version.startswith("HTTP/1."):
             raise ValueError("not an HTTP/1.x request")
         headers: dict[str, str] = {}
@@ -174,8 +180,7 @@ class HttpProtocol(asyncio.Protocol):
         elif action.events is None:
             transport.write(action.head + action.body)
         else:
-            data = b"".join([action.head, *map(_chunk, action.events)])
-            transport.write(data + _TERMINATOR if action.end is End.KEEP else data)
+            transport.write(action.head + frame(action.events, complete=action.end is End.KEEP))
         if action.end is End.CLOSE:
             transport.close()
 
