@@ -16,9 +16,11 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -39,59 +41,111 @@ __all__ = ["main"]
 MODES = {"plain": False, "stream": True}
 
 
-# -- worker: one client, in its own process --------------------------------------------------
+# -- worker: one client, in its own process, measuring on command ----------------------------
 
 
-async def _measure_async(spec: ClientSpec, urls: Urls, args: argparse.Namespace) -> list[Result]:
+def _say(message: dict[str, Any]) -> None:
+    print(json.dumps(message), flush=True)
+
+
+async def _serve_async(spec: ClientSpec, urls: Urls, warmup: int) -> None:
     call = spec.factory(urls)
-    results = [Result(spec.name, stream) for stream in MODES.values()]
-    for result in results:
-        if not await call(result.stream):
+    for stream in MODES.values():
+        if not await call(stream):
             raise RuntimeError(f"{spec.name}: empty reply")
-        for _ in range(args.warmup):
-            await call(result.stream)
-        for _ in range(args.reps):
-            ms, done = await sequential_ms(call, result.stream, count=args.seq, cap=args.seq_cap)
-            result.seq_ms.append(ms)
-            result.requests += done
-    for result in results:  # bursts last: they grow the connection pool
-        for _ in range(args.reps):
-            rps, done = await concurrent_rps(
-                call,
-                result.stream,
-                count=args.conc,
-                concurrency=args.concurrency,
-                cap=args.conc_cap,
+        for _ in range(warmup):
+            await call(stream)
+    _say({"ready": True})
+    for line in sys.stdin:
+        job = json.loads(line)
+        if job["kind"] == "seq":
+            value, done = await sequential_ms(
+                call, job["stream"], count=job["count"], cap=job["cap"]
             )
-            result.conc_rps.append(rps)
-            result.requests += done
-    return results
+        else:
+            value, done = await concurrent_rps(
+                call,
+                job["stream"],
+                count=job["count"],
+                concurrency=job["concurrency"],
+                cap=job["cap"],
+            )
+        _say({"value": value, "done": done})
 
 
-def _measure_sync(spec: ClientSpec, urls: Urls, args: argparse.Namespace) -> list[Result]:
+def _serve_sync(spec: ClientSpec, urls: Urls, warmup: int) -> None:
     call = spec.factory(urls)
-    results = [Result(spec.name, stream) for stream in MODES.values()]
-    for result in results:
-        if not call(result.stream):
+    for stream in MODES.values():
+        if not call(stream):
             raise RuntimeError(f"{spec.name}: empty reply")
-        for _ in range(args.warmup):
-            call(result.stream)
-        for _ in range(args.reps):
-            ms, done = sequential_ms_sync(call, result.stream, count=args.seq, cap=args.seq_cap)
-            result.seq_ms.append(ms)
-            result.requests += done
-    return results
+        for _ in range(warmup):
+            call(stream)
+    _say({"ready": True})
+    for line in sys.stdin:
+        job = json.loads(line)
+        value, done = sequential_ms_sync(call, job["stream"], count=job["count"], cap=job["cap"])
+        _say({"value": value, "done": done})
 
 
 def run_worker(args: argparse.Namespace) -> int:
+    """Set the client up, warm it up, then run the measurements the orchestrator asks for."""
     spec = CLIENTS[args.worker]
-    urls = Urls(args.url)
     if spec.is_async:
-        results = asyncio.run(_measure_async(spec, urls, args))
+        asyncio.run(_serve_async(spec, Urls(args.url), args.warmup))
     else:
-        results = _measure_sync(spec, urls, args)
-    print(json.dumps([asdict(r) for r in results]), flush=True)
+        _serve_sync(spec, Urls(args.url), args.warmup)
     return 0
+
+
+class Worker:
+    """The orchestrator's handle on one worker process (JSON lines over stdin/stdout)."""
+
+    def __init__(self, spec: ClientSpec, python: str, url: str, warmup: int) -> None:
+        self.spec = spec
+        self.error: str | None = None
+        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in close())
+        command = [python, __file__, "--worker", spec.name, "--url", url, "--warmup", str(warmup)]
+        env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        self._process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            env=env,
+        )
+        self._read()  # {"ready": true} once imported and warmed up
+
+    def _read(self) -> dict[str, Any]:
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline() if self.error is None else ""
+        if not line:
+            self._stderr.seek(0)
+            lines = self._stderr.read().strip().splitlines() or ["exited without output"]
+            self.error = self.error or lines[-1][:120]
+            return {}
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def run(self, **job: Any) -> tuple[float, int] | None:
+        """One measurement; ``None`` if the worker has failed."""
+        if self.error is not None:
+            return None
+        assert self._process.stdin is not None
+        self._process.stdin.write(json.dumps(job) + "\n")
+        self._process.stdin.flush()
+        answer = self._read()
+        return (answer["value"], answer["done"]) if answer else None
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._stderr.close()
 
 
 # -- orchestrator ----------------------------------------------------------------------------
@@ -120,19 +174,6 @@ def _interpreter(spec: ClientSpec, extra: str | None) -> tuple[str | None, str]:
     if extra and _importable(spec.module, extra):
         return extra, ""
     return None, f"{spec.module} is not installed (see --extra-python)"
-
-
-def _run_client(spec: ClientSpec, python: str, url: str, args: argparse.Namespace) -> list[Result]:
-    command = [python, __file__, "--worker", spec.name, "--url", url]
-    for option in ("seq", "conc", "reps", "warmup", "concurrency", "seq_cap", "conc_cap"):
-        command += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        error = (done.stderr.strip().splitlines() or ["no output"])[-1][:120]
-        return [Result(spec.name, stream, error=error) for stream in MODES.values()]
-    return [Result(**item) for item in json.loads(lines[-1])]
 
 
 def _ratio(value: float | None, base: float | None) -> float | None:
@@ -193,20 +234,51 @@ def run_all(args: argparse.Namespace) -> int:
     server_args = ["--output-tokens", str(args.output_tokens), "--log-limit", "1000"]
     with FakeProviderProcess(server_args) as server:
         cpu_before = process_cpu_seconds(server.pid)
+        workers: list[Worker] = []
         for name in wanted:
             spec = CLIENTS[name]
             python, why = _interpreter(spec, args.extra_python)
             if python is None:
                 skipped[name] = why
                 continue
-            print(f"  measuring {spec.label} ...", file=sys.stderr, flush=True)
-            for result in _run_client(spec, python, server.url, args):
-                results[(name, result.stream)] = result
+            print(f"  starting {spec.label} ...", file=sys.stderr, flush=True)
+            workers.append(Worker(spec, python, server.url, args.warmup))
+            for stream in MODES.values():
+                results[(name, stream)] = Result(name, stream)
+        # Rounds across clients, so that a router and its raw SDK are measured close in time;
+        # every sequential run comes before any burst (bursts grow the SDKs' idle pools).
+        steps = [("seq", stream) for stream in MODES.values()]
+        steps += [("conc", stream) for stream in MODES.values()]
+        for kind, stream in steps:
+            for rep in range(args.reps):
+                print(
+                    f"  {kind} {'stream' if stream else 'plain'} run {rep + 1}/{args.reps}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                for worker in workers:
+                    if kind == "conc" and not worker.spec.is_async:
+                        continue
+                    job: dict[str, Any] = {"kind": kind, "stream": stream}
+                    if kind == "seq":
+                        job.update(count=args.seq, cap=args.seq_cap)
+                    else:
+                        job.update(count=args.conc, cap=args.conc_cap, concurrency=args.concurrency)
+                    measured = worker.run(**job)
+                    result = results[(worker.spec.name, stream)]
+                    if measured is None:
+                        result.error = worker.error
+                        continue
+                    (result.seq_ms if kind == "seq" else result.conc_rps).append(measured[0])
+                    result.requests += measured[1]
+        for worker in workers:
+            worker.close()
         cpu_after = process_cpu_seconds(server.pid)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"\nrouter overhead benchmark ({args.seq} sequential x {args.reps}, {args.conc} at "
         f"{args.concurrency} concurrent; {args.output_tokens} output tokens; "
-        f"{time.perf_counter() - started:.0f} s)\n"
+        f"{time.perf_counter() - started:.0f} s; {os.cpu_count()} cpus, load average {load})\n"
     )
     print(_report(results, skipped))
     served = sum(r.requests for r in results.values())
@@ -228,10 +300,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seq", type=int, default=2000, help="sequential requests per run")
     parser.add_argument("--conc", type=int, default=5000, help="requests per concurrent run")
     parser.add_argument("--reps", type=int, default=3, help="runs per measurement (median)")
-    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=30, help="requests per mode before timing")
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--seq-cap", type=float, default=2.0, help="max seconds per seq run")
-    parser.add_argument("--conc-cap", type=float, default=2.5, help="max seconds per conc run")
+    parser.add_argument("--seq-cap", type=float, default=1.5, help="max seconds per seq run")
+    parser.add_argument("--conc-cap", type=float, default=2.0, help="max seconds per conc run")
     parser.add_argument("--output-tokens", type=int, default=16)
     parser.add_argument("--extra-python", help="an interpreter with litellm / aiohttp")
     parser.add_argument("--json", help="also write the raw results to this file")
