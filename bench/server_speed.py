@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         FakeProviderProcess(server_args) as server,
         multiprocessing.get_context("spawn").Pool(args.clients) as pool,
     ):
+        for stream in (False, True):  # warm up: start the clients, fill the server's cache
+            pool.starmap(_client, [(server.url, stream, 0.5, args.concurrency)] * args.clients)
         for stream in (False, True):
             before = process_cpu_seconds(server.pid)
             job = (server.url, stream, args.seconds, args.concurrency)
