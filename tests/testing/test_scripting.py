@@ -203,6 +203,15 @@ def test_pipelined_requests_are_answered_in_order(fake_provider: FakeProviderSer
     assert answer.index(b"req_00000001") < answer.index(b"req_00000002")
 
 
+def test_connection_close_still_gets_a_complete_stream(fake_provider: FakeProviderServer) -> None:
+    body = json.dumps({"model": "m", "messages": MESSAGES, "stream": True}).encode()
+
+    answer = _raw(fake_provider, _post(body, close=True))
+
+    assert b"data: [DONE]" in answer
+    assert answer.endswith(b"\r\n0\r\n\r\n")
+
+
 def test_bad_requests_get_json_errors(fake_provider: FakeProviderServer) -> None:
     not_json = _raw(fake_provider, _post(b"{nope", close=True))
     unknown = _raw(fake_provider, _post(b"{}", path=b"/v1/embeddings", close=True))

@@ -52,7 +52,7 @@ def _template(action: Action) -> Action:
     """``action`` with its events framed once, so that stamping it is two replaces."""
     if action.events is None or action.pace:
         return action
-    body = frame(action.events, complete=action.end is End.KEEP)
+    body = frame(action.events, complete=action.end is not End.CUT)
     return Action(head=action.head, body=body, end=action.end)
 
 
@@ -221,7 +221,7 @@ class FakeProviderApp:
             data = completion_body(plan, flavor, completion_id)
             if isinstance(fault, StreamCut):
                 head = response_head(200, [_JSON, rid], length=len(data))
-                return Action(head=head, body=data[: len(data) // 2], end=End.CLOSE)
+                return Action(head=head, body=data[: len(data) // 2], end=End.CUT)
             return _json_action(200, data, [rid])
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
@@ -230,7 +230,7 @@ class FakeProviderApp:
         end = End.KEEP
         events: tuple[bytes, ...]
         if isinstance(fault, StreamCut):
-            events, end = (parts.role, *parts.tokens[: fault.after_tokens]), End.CLOSE
+            events, end = (parts.role, *parts.tokens[: fault.after_tokens]), End.CUT
         elif isinstance(fault, MidStreamError):
             error = error_body(500, flavor, message=fault.message, error_type=fault.error_type)
             events = (parts.role, *parts.tokens[: fault.after_tokens], b"data: " + error + b"\n\n")

@@ -35,7 +35,8 @@ class End(enum.Enum):
     """What happens to the connection after an action."""
 
     KEEP = "keep"  # a complete response; the connection stays open
-    CLOSE = "close"  # close after writing; a chunked body is left unterminated (a cut stream)
+    CLOSE = "close"  # a complete response, then the connection is closed
+    CUT = "cut"  # the connection is closed mid-body (a chunked body is left unterminated)
     RESET = "reset"  # nothing is written; the socket is reset
 
 
@@ -163,7 +164,12 @@ class HttpProtocol(asyncio.Protocol):
                 if self._eof:
                     self._transport.close()
                 return
-            action = self._handler(request)
+            try:
+                action = self._handler(request)
+            except Exception as exc:  # a bug in the fake must fail the test, not hang it
+                body = f"fake provider error: {exc!r}".encode()
+                head = response_head(500, [("connection", "close")], length=len(body))
+                action = Action(head=head, body=body, end=End.CLOSE)
             if request.headers.get("connection", "").lower() == "close" and action.end is End.KEEP:
                 action.end = End.CLOSE
             if action.delay or action.pace:
@@ -180,8 +186,8 @@ class HttpProtocol(asyncio.Protocol):
         elif action.events is None:
             transport.write(action.head + action.body)
         else:
-            transport.write(action.head + frame(action.events, complete=action.end is End.KEEP))
-        if action.end is End.CLOSE:
+            transport.write(action.head + frame(action.events, complete=action.end is not End.CUT))
+        if action.end in (End.CLOSE, End.CUT):
             transport.close()
 
     async def _carry_out_later(self, action: Action) -> None:
