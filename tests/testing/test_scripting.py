@@ -256,6 +256,8 @@ def test_stop_is_idempotent_and_a_stopped_server_has_no_port() -> None:
 
     with pytest.raises(RuntimeError, match="not started"):
         _ = server.port
+    with server, pytest.raises(RuntimeError, match="could not start"):
+        FakeProviderServer(port=server.port).start()  # the port is taken
 
 
 def test_settings_are_validated() -> None:

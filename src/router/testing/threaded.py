@@ -42,7 +42,7 @@ class FakeProviderServer:
             log_limit=log_limit,
         )
         self.state = ProviderState(settings)
-        self._host, self._port = host, port
+        self._host, self._requested_port, self._port = host, port, 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
@@ -59,7 +59,9 @@ class FakeProviderServer:
         self._thread.start()
         self._ready.wait()
         if self._error is not None:
-            raise RuntimeError("the fake provider could not start") from self._error
+            error, self._error, self._thread = self._error, None, None
+            self._ready.clear()
+            raise RuntimeError("the fake provider could not start") from error
         return self
 
     def stop(self) -> None:
@@ -94,7 +96,9 @@ class FakeProviderServer:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        server, connections = await start_server(self.state, host=self._host, port=self._port)
+        server, connections = await start_server(
+            self.state, host=self._host, port=self._requested_port
+        )
         self._port = server.sockets[0].getsockname()[1]
         self._ready.set()
         async with server:
