@@ -35,7 +35,8 @@ def _collect(stream: Iterable[Any], into: list[str]) -> None:
 
 async def _acollect(stream: AsyncIterable[Any], into: list[str]) -> None:
     async for chunk in stream:
-        into.append(chunk.choices[0].delta.content or "")
+        choices = chunk.data.choices if hasattr(chunk, "data") else chunk.choices
+        into.append(str(choices[0].delta.content or ""))
 
 
 def _openai_stream(client: openai.OpenAI) -> tuple[list[str], list[str | None]]:
@@ -261,3 +262,19 @@ def test_delay_applies_to_any_fault(oai: openai.OpenAI, fake_provider: FakeProvi
 
     with pytest.raises(openai.APITimeoutError):
         oai.with_options(timeout=0.2).chat.completions.create(model="m", messages=MESSAGES)
+
+
+async def test_mistral_async_faults(amistral: Mistral, fake_provider: FakeProviderServer) -> None:
+    fake_provider.script(rate_limited(retry_after=3), StreamCut(after_tokens=1), Reset())
+    received: list[str] = []
+
+    with pytest.raises(errors.SDKError) as limited:
+        await amistral.chat.complete_async(model="m", messages=MESSAGES)
+    stream = await amistral.chat.stream_async(model="m", messages=MESSAGES)
+    with pytest.raises(httpx.RemoteProtocolError):
+        await _acollect(stream, received)
+    with pytest.raises(httpx.ReadError):
+        await amistral.chat.complete_async(model="m", messages=MESSAGES)
+
+    assert limited.value.status_code == 429
+    assert received == ["", "Echo:"]

@@ -84,6 +84,8 @@ def test_request_log_keeps_bodies_without_secrets(
     assert (first.model, first.stream, first.outcome) == ("gpt-4o", False, "http_error:429")
     assert (second.model, second.stream, second.outcome) == ("gpt-4o-mini", True, "ok")
     assert second.body["messages"] == MESSAGES
+    second.body["messages"] = []  # the log hands out copies
+    assert second.body["messages"] == MESSAGES
     assert first.path == "/v1/chat/completions"
     assert "authorization" not in first.headers
     assert first.headers["user-agent"].startswith("OpenAI/Python")
@@ -201,6 +203,15 @@ def test_pipelined_requests_are_answered_in_order(fake_provider: FakeProviderSer
     assert answer.index(b"req_00000001") < answer.index(b"req_00000002")
 
 
+def test_connection_close_still_gets_a_complete_stream(fake_provider: FakeProviderServer) -> None:
+    body = json.dumps({"model": "m", "messages": MESSAGES, "stream": True}).encode()
+
+    answer = _raw(fake_provider, _post(body, close=True))
+
+    assert b"data: [DONE]" in answer
+    assert answer.endswith(b"\r\n0\r\n\r\n")
+
+
 def test_bad_requests_get_json_errors(fake_provider: FakeProviderServer) -> None:
     not_json = _raw(fake_provider, _post(b"{nope", close=True))
     unknown = _raw(fake_provider, _post(b"{}", path=b"/v1/embeddings", close=True))
@@ -245,6 +256,8 @@ def test_stop_is_idempotent_and_a_stopped_server_has_no_port() -> None:
 
     with pytest.raises(RuntimeError, match="not started"):
         _ = server.port
+    with server, pytest.raises(RuntimeError, match="could not start"):
+        FakeProviderServer(port=server.port).start()  # the port is taken
 
 
 def test_settings_are_validated() -> None:

@@ -4,6 +4,7 @@ a control command (``/_control/...``) that scripts the server from another proce
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import secrets
@@ -31,9 +32,9 @@ from router.testing.replies import (
     stream_parts,
 )
 from router.testing.state import ProviderState, RecordedRequest, Settings, public_headers
-from router.testing.wire import Action, End, Request, response_head
+from router.testing.wire import Action, End, HttpProtocol, Request, frame, response_head
 
-__all__ = ["FakeProviderApp"]
+__all__ = ["FakeProviderApp", "start_server"]
 
 _JSON = ("content-type", "application/json")
 _PLAIN = Ok()
@@ -45,6 +46,14 @@ def _json_action(status: int, payload: Any, headers: list[tuple[str, str]] | Non
     body = json.dumps(payload).encode() if not isinstance(payload, bytes) else payload
     head = response_head(status, [_JSON, *(headers or [])], length=len(body))
     return Action(head=head, body=body)
+
+
+def _template(action: Action) -> Action:
+    """``action`` with its events framed once, so that stamping it is two replaces."""
+    if action.events is None or action.pace:
+        return action
+    body = frame(action.events, complete=action.end is not End.CUT)
+    return Action(head=action.head, body=body, end=action.end)
 
 
 def _stamped(template: Action, mark: bytes, stamp: bytes) -> Action:
@@ -100,9 +109,7 @@ class FakeProviderApp:
         settings = self.state.settings
         key = (request.body, flavor, settings)
         cached = self._cache.get(key)
-        if cached is not None:
-            body, template = cached
-        else:
+        if cached is None:
             try:
                 parsed: Any = json.loads(request.body)
             except ValueError:
@@ -110,7 +117,8 @@ class FakeProviderApp:
             if not isinstance(parsed, dict):
                 message = "the request body must be a JSON object (fake provider)"
                 return _json_action(400, error_body(400, flavor, message=message, error_type=None))
-            body, template = parsed, None
+            cached = (parsed, None)
+        body, template = cached
         model = body.get("model") if isinstance(body.get("model"), str) else None
         authorized = settings.api_key is None or (
             request.headers.get("authorization") == f"Bearer {settings.api_key}"
@@ -120,35 +128,44 @@ class FakeProviderApp:
             fault = HttpError(status=401, message="Incorrect API key provided (fake provider)")
         stream = body.get("stream") is True
         stamp = b"%08x" % (number & 0xFFFFFFFF)
-        outcome = fault_kind(fault)
-        if isinstance(fault, HttpError):
-            outcome += f":{fault.status}"
-        self.state.record(
-            RecordedRequest(
-                number=number,
-                method=request.method,
-                path=request.path,
-                model=model,
-                stream=stream,
-                flavor=flavor.value,
-                headers=public_headers(request.headers),
-                body=body,
-                outcome=outcome,
-                request_id=f"req_{stamp.decode()}",
-            )
-        )
+        self._record(request, number, model, stream, flavor, fault, f"req_{stamp.decode()}")
         if fault == _PLAIN and template is not None:
             return _stamped(template, self._mark, stamp)
         action = self._answer(fault, body, flavor, settings, stream=stream)
-        if fault == _PLAIN:  # identical requests get identical answers: keep a template
-            if len(self._cache) >= _CACHE_SIZE:
-                self._cache.clear()
-            self._cache[key] = (body, action)
-        elif cached is None and len(self._cache) < _CACHE_SIZE:
-            self._cache[key] = (body, None)
+        if len(self._cache) >= _CACHE_SIZE:
+            self._cache.clear()
+        # identical requests get identical answers: keep a template of the plain one
+        self._cache[key] = (body, _template(action) if fault == _PLAIN else template)
         result = _stamped(action, self._mark, stamp)
         result.delay = fault.delay
         return result
+
+    def _record(
+        self,
+        request: Request,
+        number: int,
+        model: str | None,
+        stream: bool,
+        flavor: Flavor,
+        fault: Fault,
+        request_id: str,
+    ) -> None:
+        outcome = fault_kind(fault)
+        if isinstance(fault, HttpError):
+            outcome += f":{fault.status}"
+        record = RecordedRequest(
+            number=number,
+            method=request.method,
+            path=request.path,
+            model=model,
+            stream=stream,
+            flavor=flavor.value,
+            headers=public_headers(request.headers),
+            content=request.body,
+            outcome=outcome,
+            request_id=request_id,
+        )
+        self.state.record(record)
 
     def _answer(
         self,
@@ -204,7 +221,7 @@ class FakeProviderApp:
             data = completion_body(plan, flavor, completion_id)
             if isinstance(fault, StreamCut):
                 head = response_head(200, [_JSON, rid], length=len(data))
-                return Action(head=head, body=data[: len(data) // 2], end=End.CLOSE)
+                return Action(head=head, body=data[: len(data) // 2], end=End.CUT)
             return _json_action(200, data, [rid])
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
@@ -213,7 +230,7 @@ class FakeProviderApp:
         end = End.KEEP
         events: tuple[bytes, ...]
         if isinstance(fault, StreamCut):
-            events, end = (parts.role, *parts.tokens[: fault.after_tokens]), End.CLOSE
+            events, end = (parts.role, *parts.tokens[: fault.after_tokens]), End.CUT
         elif isinstance(fault, MidStreamError):
             error = error_body(500, flavor, message=fault.message, error_type=fault.error_type)
             events = (parts.role, *parts.tokens[: fault.after_tokens], b"data: " + error + b"\n\n")
@@ -254,3 +271,16 @@ class FakeProviderApp:
         else:
             return _json_action(404, {"error": f"unknown control command {command!r}"})
         return _json_action(200, {"pending": state.pending()})
+
+
+async def start_server(
+    state: ProviderState, *, host: str = "127.0.0.1", port: int = 0
+) -> tuple[asyncio.Server, set[HttpProtocol]]:
+    """Listen on ``host:port`` (0: any free port) in the running loop; returns the server and
+    its live connections (to abort them on shutdown)."""
+    app = FakeProviderApp(state)
+    connections: set[HttpProtocol] = set()
+    server = await asyncio.get_running_loop().create_server(
+        lambda: HttpProtocol(app, connections), host, port, backlog=1024
+    )
+    return server, connections

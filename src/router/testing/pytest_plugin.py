@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from router.testing.remote import FakeProviderProcess
-from router.testing.server import FakeProviderServer
+from router.testing.threaded import FakeProviderServer
 
 __all__ = ["fake_provider", "fake_provider_process", "fake_provider_session"]
 
@@ -33,6 +33,6 @@ def fake_provider(fake_provider_session: FakeProviderServer) -> Iterator[FakePro
 
 @pytest.fixture(scope="module")
 def fake_provider_process() -> Iterator[FakeProviderProcess]:
-    """A fake provider in a child process (for multi-process tests); reset before each module."""
+    """A fake provider in a child process (for multi-process tests), one per test module."""
     with FakeProviderProcess() as server:
         yield server

@@ -2,7 +2,7 @@
 
 :class:`FakeProviderProcess` starts one (``python -m router.testing.server``) and stops it;
 :class:`RemoteFakeProvider` attaches to one already running. Both offer the scripting methods
-of :class:`~router.testing.server.FakeProviderServer`.
+of :class:`~router.testing.threaded.FakeProviderServer`.
 """
 
 from __future__ import annotations

@@ -156,7 +156,8 @@ def plan_reply(
         words = _last_user_words(body) or ["ok"]
         pieces = tuple(islice(cycle(" " + w for w in words), max(wanted - 1, 0)))
         pieces = ("Echo:", *pieces)[:wanted]
-    cap = body.get("max_completion_tokens", body.get("max_tokens"))
+    cap = body.get("max_completion_tokens")
+    cap = body.get("max_tokens") if cap is None else cap
     if isinstance(cap, int) and cap < len(pieces):
         pieces, finish = pieces[:cap], "length"
     completion = len(pieces)

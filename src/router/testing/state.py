@@ -6,6 +6,7 @@ Thread-safe: tests script from their own thread while the server's loop consumes
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -37,7 +38,10 @@ class Settings:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RecordedRequest:
-    """One request as the server saw it (secret headers removed) and what it did with it."""
+    """One request as the server saw it (secret headers removed) and what it did with it.
+
+    ``outcome`` is the fault kind applied (``"ok"``, ``"http_error:429"``, ``"reset"``...).
+    """
 
     number: int
     method: str
@@ -46,21 +50,34 @@ class RecordedRequest:
     stream: bool
     flavor: str
     headers: dict[str, str]
-    body: Any
+    content: bytes
     outcome: str
     request_id: str
 
+    @property
+    def body(self) -> Any:
+        """The JSON body, freshly decoded (a copy: changing it changes nothing)."""
+        return json.loads(self.content)
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["body"] = self.body
+        del data["content"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RecordedRequest:
-        return cls(**data)
+        fields = dict(data)
+        fields["content"] = json.dumps(fields.pop("body")).encode()
+        return cls(**fields)
 
 
 def public_headers(headers: dict[str, str]) -> dict[str, str]:
     """``headers`` without credentials."""
-    return {k: v for k, v in headers.items() if k not in _SECRET_HEADERS}
+    public = headers.copy()
+    for name in _SECRET_HEADERS:
+        public.pop(name, None)
+    return public
 
 
 class ProviderState:

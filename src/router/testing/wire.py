@@ -10,11 +10,11 @@ import asyncio
 import enum
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 
-__all__ = ["Action", "End", "HttpProtocol", "Request", "response_head"]
+__all__ = ["Action", "End", "HttpProtocol", "Request", "frame", "response_head"]
 
 _MAX_HEAD = 64 * 1024
 _TERMINATOR = b"0\r\n\r\n"
@@ -35,7 +35,8 @@ class End(enum.Enum):
     """What happens to the connection after an action."""
 
     KEEP = "keep"  # a complete response; the connection stays open
-    CLOSE = "close"  # close after writing; a chunked body is left unterminated (a cut stream)
+    CLOSE = "close"  # a complete response, then the connection is closed
+    CUT = "cut"  # the connection is closed mid-body (a chunked body is left unterminated)
     RESET = "reset"  # nothing is written; the socket is reset
 
 
@@ -68,6 +69,12 @@ def response_head(status: int, headers: list[tuple[str, str]], *, length: int | 
 
 def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def frame(events: Iterable[bytes], *, complete: bool) -> bytes:
+    """``events`` in chunked transfer encoding, with the final empty chunk if ``complete``."""
+    data = b"".join(map(_chunk, events))
+    return data + _TERMINATOR if complete else data
 
 
 def _bad_request(message: str) -> bytes:
@@ -119,13 +126,15 @@ class HttpProtocol(asyncio.Protocol):
 
     def _parse(self) -> Request | None:
         buffer = self._buffer
+        if not buffer:
+            return None
         end = buffer.find(b"\r\n\r\n")
         if end < 0:
             if len(buffer) > _MAX_HEAD:
                 raise ValueError("request head too large")
             return None
         lines = buffer[:end].decode("latin-1").split("\r\n")
-        method, target, version = ([*lines[0].split(" ", 2), "", ""])[:3]
+        method, target, version = [*lines[0].split(" ", 2), "", ""][:3]
         if not version.startswith("HTTP/1."):
             raise ValueError("not an HTTP/1.x request")
         headers: dict[str, str] = {}
@@ -155,7 +164,12 @@ class HttpProtocol(asyncio.Protocol):
                 if self._eof:
                     self._transport.close()
                 return
-            action = self._handler(request)
+            try:
+                action = self._handler(request)
+            except Exception as exc:  # a bug in the fake must fail the test, not hang it
+                body = f"fake provider error: {exc!r}".encode()
+                head = response_head(500, [("connection", "close")], length=len(body))
+                action = Action(head=head, body=body, end=End.CLOSE)
             if request.headers.get("connection", "").lower() == "close" and action.end is End.KEEP:
                 action.end = End.CLOSE
             if action.delay or action.pace:
@@ -172,9 +186,8 @@ class HttpProtocol(asyncio.Protocol):
         elif action.events is None:
             transport.write(action.head + action.body)
         else:
-            data = b"".join([action.head, *map(_chunk, action.events)])
-            transport.write(data + _TERMINATOR if action.end is End.KEEP else data)
-        if action.end is End.CLOSE:
+            transport.write(action.head + frame(action.events, complete=action.end is not End.CUT))
+        if action.end in (End.CLOSE, End.CUT):
             transport.close()
 
     async def _carry_out_later(self, action: Action) -> None:
