@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from pydantic import ValidationError
+from tenacity import RetryCallState
 
 from router.decision import SKIPPED, Attempt, Candidate, Decision
 from router.errors import (
@@ -74,7 +75,8 @@ class CallState:
         self._clock = self.resilience.monotonic
         self._started = self._clock()
         self._index = -1
-        self._retry = self.resilience.retry.start(self._started)
+        self._retry: RetryCallState | None = None  # made on the first failure of a deployment
+        self._tried_since = self._started  # when the current deployment was first planned
         self._last_error: ProviderError | None = None
         chosen = decision.require_route()
         self._next: Try | Fail | None
@@ -129,7 +131,7 @@ class CallState:
             if reason is None:
                 if index != self._index:
                     self._index = index
-                    self._retry = self.resilience.retry.start(self._clock())
+                    self._retry, self._tried_since = None, self._clock()
                 left = None if remaining is None else remaining - wait
                 return Try(candidate, self.options_for(candidate, left), wait)
             self._skip(candidate, reason)
@@ -204,6 +206,8 @@ class CallState:
         if breaker is not None and counts_against(error):
             breaker.record_failure(candidate.deployment, error)
         policy = self.resilience.retry
+        if self._retry is None:
+            self._retry = policy.start(self._tried_since)
         verdict = policy.after_failure(self._retry, error, self._clock())
         if not isinstance(verdict, str):
             self._next = self._plan(self._index, wait=verdict)

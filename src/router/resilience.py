@@ -6,6 +6,7 @@ Pure decisions built on tenacity's strategies (`wait_*`, `stop_*`, `retry_*`): t
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -104,14 +105,19 @@ class RetryPolicy:
     max_retry_after: float = 20.0
     fallbacks: bool = True
 
-    def start(self, started: float) -> tenacity.RetryCallState:
-        """A fresh tenacity retry state for a deployment first tried at `started` (monotonic)."""
-        retrying = tenacity.Retrying(
+    @functools.cached_property
+    def retrying(self) -> tenacity.Retrying:
+        """The strategies as one tenacity `Retrying` (only its strategies are used, never its
+        loop, so one object serves every call and thread)."""
+        return tenacity.Retrying(
             stop=tenacity.stop_any(tenacity.stop_after_attempt(self.attempts), self.stop),
             wait=wait_retry_after(self.wait),
             retry=self.retry,
         )
-        state = tenacity.RetryCallState(retrying, None, (), {})
+
+    def start(self, started: float) -> tenacity.RetryCallState:
+        """A fresh tenacity retry state for a deployment first tried at `started` (monotonic)."""
+        state = tenacity.RetryCallState(self.retrying, None, (), {})
         state.start_time = started
         return state
 
