@@ -160,6 +160,15 @@ def test_without_fallbacks_the_last_error_is_raised() -> None:
     assert str(nxt.error) == "HTTP 502"
 
 
+def test_without_fallbacks_a_retry_skipped_by_the_breaker_does_not_move_on() -> None:
+    breaker = CircuitBreaker(failures=1, cooldown=30, clock=Clock())
+    call = make(attempts=3, fallbacks=False, breaker=breaker)
+    nxt = fail(call, ServerError("HTTP 500", status_code=500))
+    assert isinstance(nxt, Fail)
+    assert [(a.deployment, a.outcome) for a in call.attempts] == [
+        ("mini-a", "ServerError"), ("mini-a", SKIPPED)]
+
+
 def test_when_every_candidate_fails_the_error_carries_all_attempts() -> None:
     call = make(attempts=1)
     for _ in range(3):

@@ -118,7 +118,9 @@ class CallState:
         """The next call: candidate `index` after `wait` (a retry when it is the current one),
         else the first later candidate that may be called now."""
         candidates = self.decision.candidates
-        while index < len(candidates):
+        # Without fallbacks a request never leaves its first deployment, even when it is skipped.
+        end = len(candidates) if self.resilience.retry.fallbacks else max(self._index, 0) + 1
+        while index < end:
             candidate = candidates[index]
             remaining = self.remaining()
             if remaining is not None and remaining - wait < _MIN_ATTEMPT:
