@@ -341,3 +341,13 @@ def test_tenacity_stop_strategies_compose_with_the_attempts() -> None:
         verdicts.append(policy.after_failure(state, ServerError("x"), now))
     assert verdicts[:3] == [1.0, 1.0, 1.0]
     assert verdicts[3] == "4 attempts made"
+
+
+def test_a_shell_may_skip_an_action_it_cannot_cover() -> None:
+    call = make()
+    call.skipped(step(call), "the team budget cannot cover $0.00006")
+    nxt = call.next_action()
+    assert isinstance(nxt, Try)
+    assert nxt.candidate.deployment == "mini-b"
+    assert call.attempts[0].outcome == SKIPPED
+    assert "skipped mini-a: the team budget cannot cover" in str(call.record())

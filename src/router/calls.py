@@ -192,6 +192,12 @@ class CallState:
 
     # -- outcomes -------------------------------------------------------------------------------
 
+    def skipped(self, action: Try, reason: str) -> None:
+        """The shell could not start `action` (e.g. a shared budget would not cover
+        `spent + action.candidate.worst_case_cost`): record it as skipped, plan what is next."""
+        self._skip(action.candidate, reason)
+        self._next = self._plan(self._index + 1)
+
     def failed(self, action: Try, error: ProviderError, *, latency: float = 0.0,
                cost: Decimal = Decimal(0)) -> None:
         """Record a failed attempt (billed `cost`: tokens received) and decide what comes next."""
