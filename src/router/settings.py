@@ -150,7 +150,9 @@ def _origin_of(path: str | None, origins: Mapping[str, str]) -> str | None:
         return None
     best = None
     for key, origin in origins.items():
-        if (path == key or path.startswith(key + ".")) and (best is None or len(key) > len(best[0])):
+        # The error may be at the overridden key, inside it, or at a new section it created.
+        related = path == key or path.startswith(key + ".") or key.startswith(path + ".")
+        if related and (best is None or len(key) > len(best[0])):
             best = (key, origin)
     return None if best is None else best[1]
 
