@@ -20,6 +20,16 @@ class RouterGroup(click.Group):
     `--debug` (or `ROUTER_DEBUG=1`) lets the traceback through instead.
     """
 
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:  # the group's own options, e.g. --today tomorrow
+            if "--debug" in args or os.environ.get("ROUTER_DEBUG"):
+                raise
+            _one_line(f"{info_name or 'router'}: error: {exc.format_message()}")
+            raise click.exceptions.Exit(BAD_INPUT) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -32,19 +42,23 @@ class RouterGroup(click.Group):
             if ctx.params.get("debug"):
                 raise
             where = exc.ctx.command_path if exc.ctx else "router"
-            click.echo(f"{where}: error: {exc.format_message()} (see '{where} --help')", err=True)
+            _one_line(f"{where}: error: {exc.format_message()} (see '{where} --help')")
             raise click.exceptions.Exit(BAD_INPUT) from None
         except click.ClickException as exc:
             if ctx.params.get("debug"):
                 raise
-            click.echo(f"router: error: {exc.format_message()}", err=True)
+            _one_line(f"router: error: {exc.format_message()}")
             raise click.exceptions.Exit(exc.exit_code) from None
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
             code, line = classify(exc)
-            click.echo(f"router: error: {line}", err=True)
+            _one_line(f"router: error: {line}")
             raise click.exceptions.Exit(code) from None
+
+
+def _one_line(text: str) -> None:
+    click.echo(" ".join(text.split()), err=True)
 
 
 def _silence_stdout() -> None:

@@ -131,13 +131,20 @@ def _files(inputs: tuple[str, ...], literal: bool) -> list[Path] | None:
     if literal:
         return None
     paths = [Path(a) for a in inputs]
-    existing = [p.exists() for p in paths]
+    existing = [_exists(p) for p in paths]
     if all(existing):
         return collect_files(paths)
     if any(existing) or any(looks_like_path(a) for a in inputs):
         missing = next(a for a, e in zip(inputs, existing, strict=True) if not e)
         raise CliError(f"no such file or directory: {missing} (use --text to price it as text)")
     return None
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # e.g. a long prompt is "a file name too long"
+        return False
 
 
 def _count(items: Any, tallies: list[Tally], out_tokens: int, skipped: list[Skipped],
