@@ -146,7 +146,8 @@ def test_estimate_bad_input_is_one_line(tmp_path: Path) -> None:
     (corpus / "scan.bin").write_bytes(b"\xff\xfe\x00\x81binary")
     assert "scan.bin: not UTF-8 text" in one_line_error(run("estimate", str(corpus)))
     skipped = run("estimate", str(corpus), "--skip-bad")
-    assert skipped.exit_code == 0 and "skipped" in skipped.output
+    assert skipped.exit_code == 0
+    assert "skipped" in skipped.output
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "ok"}\n{oops\n')
     assert f"{bad}:2: not JSON" in one_line_error(run("estimate", str(bad)))
@@ -161,7 +162,8 @@ def test_route_explains_the_decision(config: Path) -> None:
     assert result.exit_code == 0, result.output
     # OPENROUTER_API_KEY is unset: NeMo is left out for it, and the cheapest keyed model wins.
     assert "gpt-4o-mini via gpt-4o-mini@openai" in result.output
-    assert "candidates" in result.output and "no API key (set OPENROUTER_API_KEY)" in result.output
+    assert "candidates" in result.output
+    assert "no API key (set OPENROUTER_API_KEY)" in result.output
     data = json.loads(run("--config", str(config), "route", "Hi", "-b", "0.001", "--json").output)
     assert data["model"] == "gpt-4o-mini"
     assert data["excluded_deployments"]["mistral-nemo@openrouter"]["kind"] == "key"
@@ -241,7 +243,8 @@ def test_config_check_malformed_is_one_line(tmp_path: Path, text: str, suffix: s
     path = tmp_path / f"bad{suffix}"
     path.write_text(text)
     line = one_line_error(run("config", "check", str(path)))
-    assert str(path) in line and expected in line
+    assert str(path) in line
+    assert expected in line
 
 
 def test_config_check_names_environment_overrides(config: Path, monkeypatch: Any) -> None:
@@ -283,8 +286,10 @@ def test_spend_wraps_router_spend(config: Path, monkeypatch: Any) -> None:
     monkeypatch.setattr(Router, "spend", spend, raising=False)
     result = run("--config", str(config), "spend", "--by", "budget", "--since", "2026-11-01")
     assert result.exit_code == 0, result.output
-    assert "team:search" in result.output and "1.25" in result.output
-    assert seen["by"] == ["budget"] and seen["since"].isoformat().startswith("2026-11-01")
+    assert "team:search" in result.output
+    assert "1.25" in result.output
+    assert seen["by"] == ["budget"]
+    assert seen["since"].isoformat().startswith("2026-11-01")
     data = json.loads(run("--config", str(config), "spend", "--json").output)
     assert data["rows"][0]["spent"] == "1.25"
 
@@ -322,7 +327,8 @@ def test_eval_wraps_run_eval(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.setitem(sys.modules, "router.quality.evaluate", module)
     result = run("eval", str(traces), "-m", "gpt-4o=gpt-4-1106", "-m", "gpt-4o-mini=mixtral")
     assert result.exit_code == 0, result.output
-    assert "quality" in result.output and "0.7" in result.output
+    assert "quality" in result.output
+    assert "0.7" in result.output
     assert seen["models"] == {"gpt-4o": "gpt-4-1106", "gpt-4o-mini": "mixtral"}
     assert seen["target"] == 0.95
     assert json.loads(run("eval", str(traces), "-m", "a=b", "-m", "c=d", "--json").output)["n"] == 2
@@ -345,7 +351,8 @@ def test_bad_input_is_one_line_and_changes_nothing(tmp_path: Path, monkeypatch: 
     before = sorted((p.name, p.stat().st_mtime_ns) for p in tmp_path.iterdir())
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2, result.output
-    assert result.stderr.count("\n") == 1 and "error" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "error" in result.stderr
     assert "Traceback" not in result.output
     assert sorted((p.name, p.stat().st_mtime_ns) for p in tmp_path.iterdir()) == before
 

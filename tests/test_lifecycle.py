@@ -91,4 +91,5 @@ def test_substitution_keeps_what_is_live() -> None:
     deps = router.deployments
     assert substitute_retired(["gpt-6-luna"], deps, SHUTDOWN) == (["gpt-6-luna"], [])
     models, notes = substitute_retired(["gpt-4o", "gpt-6-luna"], deps, SHUTDOWN)
-    assert models == ["gpt-4o", "gpt-6-luna"] and notes == []
+    assert models == ["gpt-4o", "gpt-6-luna"]
+    assert notes == []

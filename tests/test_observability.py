@@ -116,7 +116,8 @@ def test_a_broken_hook_never_breaks_the_call(observed: Any, caplog: Any) -> None
         reply = observed(Hooks(on_reply=boom), rec).complete(PROMPT, budget="0.001", max_tokens=20)
     assert reply.text
     assert rec.events[-1] == ("reply", reply.deployment)
-    assert "hook" in caplog.text and "hook bug" in caplog.text
+    assert "hook" in caplog.text
+    assert "hook bug" in caplog.text
 
 
 def test_hooks_must_be_hooks(make_router: Any) -> None:
@@ -160,7 +161,8 @@ def test_otel_error_span(observed: Any, spans: Any) -> None:
     (span,) = exporter.get_finished_spans()
     assert span.name == "chat"
     assert span.status.status_code is StatusCode.ERROR
-    assert span.attributes is not None and span.attributes["error.type"] == "BudgetExceeded"
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "BudgetExceeded"
 
 
 def test_otel_provider_error_records_status(make_router: Any, spans: Any) -> None:
