@@ -7,7 +7,7 @@ def test_all_public_names_are_exported() -> None:
     modules = {"calls", "catalog", "client", "config", "decision", "deployments", "errors",
                "messages", "money", "pricing", "providers", "strategies", "streaming", "tokens",
                "types", "mock", "testing", "ledger", "budgets", "quality", "resilience", "cli",
-               "observability", "settings", "lifecycle", "extras", "schema"}
+               "observability", "settings", "lifecycle", "extras", "schema", "demo"}
     assert public - modules - exported == set()
     for name in exported - {"__version__"}:
         assert hasattr(router, name), name
