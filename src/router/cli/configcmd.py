@@ -117,7 +117,8 @@ def _show(path: str, deployments: tuple[Deployment, ...], today: Any,
     table = Table(title=f"{path}: resolved deployments ({today})")
     for col in ("id", "model", "provider", "model id", "base url", "api key", "input", "output",
                 "context", "lifecycle"):
-        table.add_column(col, justify="right" if col in ("input", "output", "context") else "left")
+        table.add_column(col, overflow="fold",
+                         justify="right" if col in ("input", "output", "context") else "left")
     for d in deployments:
         state = _state(d, today)
         style = "red" if state.startswith("retired") else "yellow" if state != "active" else ""

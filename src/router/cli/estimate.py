@@ -178,7 +178,7 @@ def _show(tallies: list[Tally], *, requests: int, files: int, out_tokens: int,
     table = Table(title=f"Estimated cost of {what}, {out_tokens:,} output tokens assumed each")
     for col in ("deployment", "model", "tokenizer", "input tokens", "output tokens", "input",
                 "output", "total", "too long"):
-        table.add_column(col, justify="left" if col in ("deployment", "model", "tokenizer")
+        table.add_column(col, overflow="fold", justify="left" if col in ("deployment", "model", "tokenizer")
                          else "right")
     for t in tallies:
         tok: str = t.deployment.spec.tokenizer

@@ -123,7 +123,8 @@ def _show(decision: Decision) -> None:
         table = Table(title="candidates, in the order they would be tried")
         for col in ("#", "model", "deployment", "input tokens", "max output", "estimated",
                     "worst case"):
-            table.add_column(col, justify="right" if col not in ("model", "deployment") else "left")
+            table.add_column(col, overflow="fold",
+                             justify="left" if col in ("model", "deployment") else "right")
         for i, c in enumerate(decision.candidates, start=1):
             cap = f"{c.max_output_tokens:,}" + (" (capped)" if c.output_capped else "")
             table.add_row(str(i), c.model, Text(c.deployment), f"{c.input_tokens:,}", cap,
@@ -132,7 +133,7 @@ def _show(decision: Decision) -> None:
     if decision.excluded_deployments:
         table = Table(title="left out")
         for col in ("deployment", "why", "reason"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for dep, reason in decision.excluded_deployments.items():
             table.add_row(Text(dep), decision.exclusion_kinds.get(dep, ""), Text(reason))
         console.print(table)

@@ -143,7 +143,7 @@ def _show_rows(title: str, data: Any) -> None:
         table = Table(title=title)
         columns = list(dict.fromkeys(k for r in rows for k in r))
         for col in columns:
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for r in rows:
             table.add_row(*(Text(_cell(r.get(c))) for c in columns))
         console.print(table)
@@ -168,7 +168,7 @@ def _show_eval(data: Mapping[str, Any], target: float) -> None:
     table = Table(title=f"Replay of {data.get('n')} prompts: {data.get('cheap')} vs "
                         f"{data.get('strong')}, target {pct}% of the strong model's quality")
     for col in ("policy", "APGR", "CPT(50%)", "CPT(80%)", f"savings at {pct}%", "cost at target"):
-        table.add_column(col, justify="left" if col == "policy" else "right")
+        table.add_column(col, overflow="fold", justify="left" if col == "policy" else "right")
     for name, p in (data.get("policies") or {}).items():
         table.add_row(name, _cell(p.get("apgr")), _cell(p.get("cpt50")), _cell(p.get("cpt80")),
                       _cell(p.get(f"savings_at_{pct}")), _cell(p.get("cost_at_target")))
