@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -15,14 +16,17 @@ from typing import Any
 from router.breaker import BreakerStore
 from router.calls import CallState, Fail
 from router.catalog import Catalog
-from router.config import build_deployments, default_config, load_config
+from router.config import build_deployments
 from router.decision import Decision, RoutingSettings, decide
-from router.deployments import Deployment, LifecycleState
+from router.deployments import Deployment
 from router.errors import InvalidRequestError, ProviderError
+from router.lifecycle import notices, substitute_retired
 from router.messages import MessagesLike, build_request
 from router.money import parse_money
+from router.observability.hooks import HookSet, HooksLike
 from router.providers import Provider, make_provider
 from router.resilience import Resilience
+from router.settings import resolve_config
 from router.strategies import Filter, StrategyLike, resolve_strategy
 from router.streaming import AsyncReplyStream, ReplyStream
 from router.types import Reply, Request
@@ -51,6 +55,9 @@ class Router:
     Retries, fallbacks, circuit breaking and deadlines follow the config's `retries:`, `breaker:`
     and `timeouts:`; `breaker_store` shares breaker state (e.g. `RedisBreakerStore`), and
     `resilience` replaces all of it (e.g. tenacity strategies of your own).
+    `hooks` (see `router.observability`) see every call's decision and its reply or error.
+    Config precedence: arguments > environment (`ROUTER_CONFIG`, `ROUTER_SECTION__KEY`) > file >
+    built-in (see `router.settings`).
     """
 
     def __init__(
@@ -64,9 +71,10 @@ class Router:
         clock: Clock = _utcnow,
         breaker_store: BreakerStore | None = None,
         resilience: Resilience | None = None,
+        hooks: HooksLike | None = None,
     ):
         env = os.environ if env is None else env
-        cfg, unset, source = load_config(default_config(env) if config is None else config, env=env)
+        cfg, unset, source = resolve_config(config, env=env)
         self._catalog, self._deployments = build_deployments(cfg, unset, source)
         self._settings: RoutingSettings = cfg.routing.settings()
         self._strategy = resolve_strategy(strategy or cfg.routing.strategy, **cfg.routing.options)
@@ -75,8 +83,10 @@ class Router:
         self._clock = clock
         self._providers: dict[str, Provider] = {}
         self._resilience = resilience or Resilience.from_config(
-            cfg.retries, cfg.breaker, cfg.timeouts, store=breaker_store
+            cfg.retries, cfg.breaker, cfg.timeouts, store=breaker_store,
+            longest_attempt=max((d.timeout for d in self._deployments), default=0.0),
         )
+        self._hooks = HookSet.of(hooks)
         self._warn_lifecycle()
 
     @classmethod
@@ -135,6 +145,9 @@ class Router:
         _check_scope(scope)
         request = build_request(messages, **options)
         limit = None if budget is None else parse_money(budget, field="budget")
+        moved: list[str] = []
+        if models is not None:
+            models, moved = substitute_retired(list(models), self._deployments, self._clock().date())
         decision = decide(
             request,
             self._deployments,
@@ -146,6 +159,8 @@ class Router:
             filters=self._filters,
             unavailable=self._unavailable(),
         )
+        if moved:
+            decision = dataclasses.replace(decision, notes=(*moved, *decision.notes))
         log.debug("decision: %s", decision.deployment or "none")
         return request, decision
 
@@ -180,6 +195,11 @@ class Router:
         team, tags, metadata.
         """
         request, decision = self._decide(messages, budget, models, strategy, options)
+        if self._hooks is not None:
+            return self._hooks.call(request, decision, self._complete)
+        return self._complete(request, decision)
+
+    def _complete(self, request: Request, decision: Decision) -> Reply:
         call = self._call(request, decision)
         while True:
             action = call.next_action()
@@ -208,6 +228,11 @@ class Router:
     ) -> Reply:
         """The async twin of `complete()`; the same decisions, awaited I/O."""
         request, decision = self._decide(messages, budget, models, strategy, options)
+        if self._hooks is not None:
+            return await self._hooks.acall(request, decision, self._acomplete)
+        return await self._acomplete(request, decision)
+
+    async def _acomplete(self, request: Request, decision: Decision) -> Reply:
         call = self._call(request, decision)
         while True:
             action = call.next_action()
@@ -240,6 +265,9 @@ class Router:
         on the first iteration.
         """
         request, decision = self._decide(messages, budget, models, strategy, options)
+        if self._hooks is not None:
+            return self._hooks.stream(request, decision, lambda: self._call(request, decision),
+                                      self._provider)
         return ReplyStream(self._call(request, decision), self._provider)
 
     def astream(
@@ -253,33 +281,17 @@ class Router:
     ) -> AsyncReplyStream:
         """The async twin of `stream()`: `async for delta in router.astream(...)`."""
         request, decision = self._decide(messages, budget, models, strategy, options)
+        if self._hooks is not None:
+            return self._hooks.astream(request, decision, lambda: self._call(request, decision),
+                                       self._provider)
         return AsyncReplyStream(self._call(request, decision), self._provider)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def _warn_lifecycle(self) -> None:
-        today = self._clock().date()
-        for dep in self._deployments:
-            state = dep.lifecycle_state(today)
-            life = dep.lifecycle
-            if state is LifecycleState.ACTIVE or life is None:
-                continue
-            hint = f"; replacement: {life.replacement}" if life.replacement else ""
-            if state is LifecycleState.RETIRED:
-                assert life.shutdown_on is not None
-                message = (
-                    f"deployment {dep.id!r}: {dep.model_id} was retired on {dep.host} on "
-                    f"{life.shutdown_on.isoformat()} and will receive no traffic{hint}"
-                )
-            else:
-                when = (
-                    f"shuts down on {life.shutdown_on.isoformat()} "
-                    f"({(life.shutdown_on - today).days} days left)"
-                    if life.shutdown_on else f"deprecated since {life.deprecated_on}"
-                )
-                message = f"deployment {dep.id!r}: {dep.model_id} on {dep.host} {when}{hint}"
-            log.warning("%s", message)
-            warnings.warn(message, ModelLifecycleWarning, stacklevel=3)
+        for notice in notices(self._deployments, self._clock().date()):
+            log.warning("%s", notice.message)
+            warnings.warn(notice.message, ModelLifecycleWarning, stacklevel=3)
 
     def close(self) -> None:
         """Close the sync HTTP connections of every adapter."""

@@ -29,6 +29,7 @@ __all__ = [
     "default_config",
     "interpolate_env",
     "load_config",
+    "read_config_file",
 ]
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -124,20 +125,14 @@ def load_config(
     config: str | os.PathLike[str] | Mapping[str, Any],
     *,
     env: Mapping[str, str] | None = None,
+    source: str | None = None,
 ) -> tuple[RouterConfig, dict[str, str], str | None]:
     """Read and validate a config; return it, the api_key paths whose variable is unset, and the
-    file name (for error messages)."""
-    source: str | None = None
+    file name (for error messages; `source` names a dict that came from a file)."""
     if isinstance(config, Mapping):
         raw: Any = config
     else:
-        path = Path(config)
-        source = str(path)
-        try:
-            text = path.read_text("utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read the config file: {exc.strerror}", source=source) from None
-        raw = _parse(text, path.suffix.lower(), source)
+        raw, source = read_config_file(config)
     if not isinstance(raw, Mapping):
         raise ConfigError("the config must be a mapping at the top level", source=source)
     unset: dict[str, str] = {}
@@ -151,9 +146,12 @@ def load_config(
 
 
 def _check_deadline(cfg: RouterConfig, source: str | None) -> None:
-    """A request deadline shorter than one attempt would give up before any answer could come."""
+    """A request deadline shorter than one attempt would give up before any answer could come.
+
+    Only a deadline the config sets is checked; the default one grows to fit (see
+    `TimeoutsConfig.timeouts`)."""
     total = cfg.timeouts.total
-    if total is None:
+    if total is None or "total" not in cfg.timeouts.model_fields_set:
         return
     limits = [("timeouts.attempt", cfg.timeouts.attempt)] + [
         (f"deployments[{i}].timeout", d.timeout) for i, d in enumerate(cfg.deployments)
@@ -166,6 +164,19 @@ def _check_deadline(cfg: RouterConfig, source: str | None) -> None:
                 f"raise timeouts.total or lower {where}",
                 path="timeouts.total", source=source,
             )
+
+
+def read_config_file(config: str | os.PathLike[str]) -> tuple[Any, str]:
+    """Parse a YAML, TOML or JSON file (no validation, no interpolation); return it and its name."""
+    path = Path(config)
+    source = str(path)
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file: {exc.strerror}", source=source) from None
+    except UnicodeDecodeError:
+        raise ConfigError("is not UTF-8 text", source=source) from None
+    return _parse(text, path.suffix.lower(), source), source
 
 
 def _parse(text: str, suffix: str, source: str) -> Any:

@@ -182,13 +182,16 @@ class Resilience:
         timeouts: TimeoutsConfig,
         *,
         store: BreakerStore | None = None,
+        longest_attempt: float = 0.0,
     ) -> Resilience:
-        """The validated config sections, with breaker state in `store` (in memory if `None`)."""
+        """The validated config sections, with breaker state in `store` (in memory if `None`);
+        `longest_attempt` is the longest deployment timeout (see `TimeoutsConfig.timeouts`)."""
         circuit = (
             CircuitBreaker(failures=breaker.failures, cooldown=breaker.cooldown, store=store)
             if breaker.enabled else None
         )
-        return cls(retry=retries.policy(), timeouts=timeouts.timeouts(), breaker=circuit)
+        return cls(retry=retries.policy(), timeouts=timeouts.timeouts(longest_attempt=longest_attempt),
+                   breaker=circuit)
 
 
 # -- config sections (validated by `router.config`) ------------------------------------------
@@ -232,5 +235,11 @@ class TimeoutsConfig(_Section):
     total: float | None = Field(120.0, gt=0, description="Seconds per request; null: no limit")
     attempt: float | None = Field(None, gt=0, description="Seconds per call; null: the deployment's")
 
-    def timeouts(self) -> Timeouts:
-        return Timeouts(total=self.total, attempt=self.attempt)
+    def timeouts(self, *, longest_attempt: float = 0.0) -> Timeouts:
+        """The timeouts; a `total` left at its default grows to `longest_attempt` (the longest
+        deployment or attempt timeout), so that one attempt always fits (a self-hosted model
+        given `timeout: 300` keeps its 300 s)."""
+        total = self.total
+        if total is not None and "total" not in self.model_fields_set:
+            total = max(total, longest_attempt, self.attempt or 0.0)
+        return Timeouts(total=total, attempt=self.attempt)

@@ -93,3 +93,10 @@ def test_a_deadline_shorter_than_a_deployments_own_timeout_is_an_error() -> None
     assert "deployments[0].timeout = 90s" in str(info.value)
     # The deployment's default timeout (60 s) is not a choice the user made: it is clamped.
     build({**BASE, "timeouts": {"total": 30}})
+
+
+def test_the_default_deadline_grows_to_fit_the_longest_attempt() -> None:
+    slow = {"deployments": [{**BASE["deployments"][0], "timeout": 300}]}
+    assert build(slow).resilience.timeouts.total == 300.0
+    assert build({**BASE, "timeouts": {"attempt": 200}}).resilience.timeouts.total == 200.0
+    assert build(BASE).resilience.timeouts.total == 120.0
