@@ -7,6 +7,13 @@
 
 import logging as _logging
 
+from router.breaker import (
+    BreakerState,
+    BreakerStore,
+    CircuitBreaker,
+    MemoryBreakerStore,
+    RedisBreakerStore,
+)
 from router.budgets import Budget
 from router.calls import CallState
 from router.catalog import Catalog, ModelSpec, Price, builtin_catalog, load_catalog
@@ -33,6 +40,7 @@ from router.errors import (
 )
 from router.ledger import Ledger, open_ledger
 from router.ledger.report import SpendReport
+from router.resilience import Resilience, RetryPolicy, Timeouts
 from router.strategies import (
     Best,
     Cheapest,
@@ -70,12 +78,15 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Best",
+    "BreakerState",
+    "BreakerStore",
     "Budget",
     "BudgetExceeded",
     "CallState",
     "Candidate",
     "Catalog",
     "Cheapest",
+    "CircuitBreaker",
     "Completion",
     "ConfigError",
     "Decision",
@@ -87,6 +98,7 @@ __all__ = [
     "Ledger",
     "LedgerError",
     "LifecycleState",
+    "MemoryBreakerStore",
     "Message",
     "MissingKeyError",
     "ModelLifecycleWarning",
@@ -98,11 +110,14 @@ __all__ = [
     "ProviderTimeout",
     "Ranking",
     "RateLimitError",
+    "RedisBreakerStore",
     "Reply",
     "ReplyStream",
     "Request",
+    "Resilience",
     "ResponseError",
     "ResponseFormat",
+    "RetryPolicy",
     "RouteContext",
     "Router",
     "RouterError",
@@ -114,6 +129,7 @@ __all__ = [
     "StreamChunk",
     "StreamError",
     "TextPart",
+    "Timeouts",
     "Tool",
     "ToolCall",
     "Usage",

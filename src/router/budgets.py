@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from router.errors import ConfigError, InvalidRequestError
 from router.ledger.base import Balance, Limit, from_units, to_units
@@ -93,15 +93,20 @@ class Budget(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    scope: Scope
-    limit: Decimal
-    window: Window | None = None
-    rolling: bool = False
-    on_exceed: OnExceed = OnExceed.REJECT
-    pace: bool = False
-    match: str | None = None
-    name: str | None = None
-    timezone: str = "UTC"
+    scope: Scope = Field(description="global, user, team, tag, model or deployment")
+    limit: Decimal = Field(description='USD, as a string: "2.00"')
+    window: Window | None = Field(None, description="minute, hour, day, week or month; none: "
+                                  "for ever")
+    rolling: bool = Field(False, description="The last window's length, not the calendar window")
+    on_exceed: OnExceed = Field(OnExceed.REJECT, description="reject, or downgrade to a model "
+                                "that still fits")
+    pace: bool = Field(False, description="Prefer cheaper models while spend runs ahead of the "
+                       "window's pro-rated share")
+    match: str | None = Field(None, description="Only this user, team, tag, model or deployment "
+                              "(default: each one its own budget)")
+    name: str | None = Field(None, description="Its identity in the ledger (default: scope, match "
+                             "and window, e.g. user/day)")
+    timezone: str = Field("UTC", description="Where calendar windows start (IANA name)")
 
     @field_validator("limit", mode="before")
     @classmethod

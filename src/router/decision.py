@@ -20,7 +20,9 @@ from router.strategies import Filter, RouteContext, Strategy
 from router.tokens import RequestTokens
 from router.types import Request
 
-__all__ = ["Attempt", "Candidate", "Decision", "RoutingSettings", "decide"]
+__all__ = ["SKIPPED", "Attempt", "Candidate", "Decision", "RoutingSettings", "decide"]
+
+SKIPPED = "skipped"  # the outcome of an attempt the router chose not to make
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +57,7 @@ class Attempt:
 
     deployment: str
     model: str
-    outcome: str  # "ok" or the error class name
+    outcome: str  # "ok", the error class name, or SKIPPED (with the reason in `error`)
     error: str | None = None
     wait: float = 0.0  # seconds slept before this attempt
     latency: float = 0.0
@@ -78,6 +80,11 @@ class Decision:
     # deployment id -> why, as a word: lifecycle, key, capability, context, budget, filter, strategy
     exclusion_kinds: Mapping[str, str] = field(default_factory=dict)
     cheapest_cost: Decimal | None = None  # least worst-case cost of any capable deployment
+
+    @property
+    def spent(self) -> Decimal:
+        """What every attempt cost together (failed attempts cost only tokens they received)."""
+        return sum((a.cost for a in self.attempts), Decimal(0))
 
     @property
     def chosen(self) -> Candidate | None:
@@ -112,6 +119,9 @@ class Decision:
             lines.append(f"  - {dep}: {reason}")
         lines += [f"  note: {n}" for n in self.notes]
         for a in self.attempts:
+            if a.outcome == SKIPPED:
+                lines.append(f"  skipped {a.deployment}: {a.error}")
+                continue
             lines.append(
                 f"  attempt {a.deployment}: {a.outcome}"
                 + (f" ({a.error})" if a.error else "")

@@ -193,7 +193,17 @@ StrategyLike: TypeAlias = (
     "str | Strategy | Callable[[Sequence[Candidate], RouteContext], Sequence[Candidate]]"
 )
 
-_REGISTRY: dict[str, Callable[..., Strategy]] = {"cheapest": Cheapest, "best": Best}
+def _quality(**options: Any) -> Strategy:
+    from router.quality.strategy import QualityStrategy  # lazy: loads the predictor's weights
+
+    return QualityStrategy(**options)
+
+
+_REGISTRY: dict[str, Callable[..., Strategy]] = {
+    "cheapest": Cheapest,
+    "best": Best,
+    "quality": _quality,
+}
 
 
 def register_strategy(name: str, factory: Callable[..., Strategy]) -> None:

@@ -17,8 +17,11 @@ NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 
 
 def config(budgets: list[dict[str, Any]], *, ledger: str = "memory", **extra: Any) -> dict[str, Any]:
-    """Three deployments (gpt-4o-mini, gpt-4o on OpenAI; mistral-nemo on OpenRouter)."""
+    """Three deployments (gpt-4o-mini, gpt-4o on OpenAI; mistral-nemo on OpenRouter), one attempt
+    per deployment and no circuit breaker unless `extra` says otherwise."""
     return {
+        "retries": {"attempts": 1},
+        "breaker": {"enabled": False},
         "deployments": [
             {"model": "gpt-4o-mini", "provider": "openai", "api_key": KEY},
             {"model": "gpt-4o", "provider": "openai", "api_key": KEY},

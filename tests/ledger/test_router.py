@@ -20,7 +20,7 @@ from tests.ledger.conftest import _free_port
 from tests.ledger.helpers import NOW, MovingClock, Scripted, config
 
 from router import BudgetExceeded, ConfigError, LedgerError, Router, ServerError
-from router.ledger import Balance, Outcome
+from router.ledger import Balance, Limit, Outcome
 
 D = Decimal
 USER_DAY = "user/day|alice|2026-11-25"
@@ -122,11 +122,48 @@ def test_downgrade_moves_to_a_cheaper_model_reject_refuses(make: Any) -> None:
 
 def test_a_failed_call_releases_its_reservation(make: Any, scripted: Scripted) -> None:
     router = make([{"scope": "user", "limit": "1", "window": "day"}])
-    scripted.fail = [500]
+    scripted.fail = [500, 500, 500]  # every candidate
     with pytest.raises(ServerError):
         router.complete("hi", user="alice", max_tokens=50)
+    assert scripted.calls == 3
     assert balance(router) == Balance()
     assert list(router.ledger.entries()) == []
+
+
+def test_a_fallback_extends_the_hold_when_the_budget_has_room(make: Any,
+                                                              scripted: Scripted) -> None:
+    router = make([{"scope": "user", "limit": "1", "window": "day"}])
+    plan = router.route("hi", user="alice", max_tokens=50)
+    first, second = plan.candidates[:2]
+    assert second.worst_case_cost > first.worst_case_cost
+    seen: list[Balance] = []
+    scripted.during = lambda request: seen.append(balance(router))
+    scripted.fail = [500]
+    reply = router.complete("hi", user="alice", max_tokens=50)
+    assert reply.deployment == second.deployment
+    assert [b.reserved for b in seen] == [first.worst_case_cost, second.worst_case_cost]
+    assert balance(router) == Balance(reply.cost, D(0))
+
+
+def test_a_fallback_the_budget_cannot_cover_is_skipped(make: Any, scripted: Scripted) -> None:
+    router = make([{"scope": "user", "limit": "1", "window": "day"}])
+    taken: list[Any] = []
+
+    def another_process_takes_the_rest(request: httpx.Request) -> None:
+        if not taken:
+            left = D(1) - balance(router).reserved
+            taken.append(router.ledger.reserve([Limit("user/day:alice", D(1), (USER_DAY,))],
+                                               left, ttl=60))
+
+    scripted.during = another_process_takes_the_rest
+    scripted.fail = [500]
+    with pytest.raises(ServerError) as caught:
+        router.complete("hi", user="alice", max_tokens=50)
+    assert scripted.calls == 1  # no fallback fitted what the other process left
+    skipped = [a for a in caught.value.decision.attempts if a.outcome == "skipped"]
+    assert len(skipped) == 2
+    assert all("'user/day:alice' has $0 left" in (a.error or "") for a in skipped)
+    assert balance(router).reserved == taken[0].amount  # only the other process's hold
 
 
 async def test_a_cancelled_task_releases_its_reservation(make: Any, scripted: Scripted) -> None:

@@ -28,6 +28,7 @@ from router import BudgetExceeded, Router, ServerError
 from router.ledger import Ledger, Outcome
 
 REQUESTS = 1000
+RETRIES = {"attempts": 2, "initial_backoff": 0, "jitter": 0}  # and fallbacks to other models
 CONCURRENCY = 64
 PROCESSES = 4
 USERS = [f"user{i}" for i in range(8)]
@@ -39,7 +40,7 @@ WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "w
 class Job:
     prompt: str
     max_tokens: int
-    model: str
+    model: str | None  # None: any model, so that failures fall back to dearer ones
     user: str
     cancel: bool  # asyncio: cancel mid-flight; threads: abandon a stream after one delta
 
@@ -65,15 +66,19 @@ class Tally:
 def jobs(seed: int = 7) -> list[Job]:
     rng = random.Random(seed)
     return [Job(" ".join(rng.choices(WORDS, k=rng.randint(40, 120))), rng.randint(16, 64),
-                rng.choice(MODELS), rng.choice(USERS), rng.random() < 0.1)
+                rng.choice([*MODELS, None]), rng.choice(USERS), rng.random() < 0.1)
             for _ in range(REQUESTS)]
+
+
+def models(job: Job) -> list[str] | None:
+    return None if job.model is None else [job.model]
 
 
 def router_for(url: str, budgets: list[dict[str, Any]], seed: int) -> Router:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return Router(config(budgets, ledger=url), transport=Chaos(failure_rate=0.1, seed=seed)
-                      .transport(), env={})
+        return Router(config(budgets, ledger=url, retries=RETRIES),
+                      transport=Chaos(failure_rate=0.1, seed=seed).transport(), env={})
 
 
 def demand(todo: list[Job]) -> Decimal:
@@ -81,7 +86,7 @@ def demand(todo: list[Job]) -> Decimal:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         probe = Router(config([]), env={})
-    return sum((probe.route(j.prompt, models=[j.model], max_tokens=j.max_tokens).chosen
+    return sum((probe.route(j.prompt, models=models(j), max_tokens=j.max_tokens).chosen
                 .worst_case_cost for j in todo), Decimal(0))
 
 
@@ -102,7 +107,7 @@ async def run_tasks(router: Router, todo: list[Job], concurrency: int, seed: int
 
     async def one(job: Job) -> None:
         call = asyncio.ensure_future(router.acomplete(job.prompt, user=job.user,
-                                                      models=[job.model],
+                                                      models=models(job),
                                                       max_tokens=job.max_tokens))
         if job.cancel:
             await asyncio.sleep(rng.random() * 0.002)
@@ -137,13 +142,13 @@ def run_threads(router: Router, todo: list[Job]) -> Tally:
         mine = Tally()
         try:
             if job.cancel:
-                deltas = iter(router.stream(job.prompt, user=job.user, models=[job.model],
+                deltas = iter(router.stream(job.prompt, user=job.user, models=models(job),
                                             max_tokens=job.max_tokens))
                 next(deltas, None)
                 deltas.close()  # type: ignore[attr-defined]
                 mine.cancelled += 1
                 return mine
-            reply = router.complete(job.prompt, user=job.user, models=[job.model],
+            reply = router.complete(job.prompt, user=job.user, models=models(job),
                                     max_tokens=job.max_tokens)
         except BudgetExceeded:
             mine.refused += 1

@@ -10,19 +10,24 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 from router.budget_routing import Choice, Decide, choose
 from router.budgets import Applied, Budget, CallScope, apply_budgets
-from router.calls import CallState
+from router.calls import CallState, Try
 from router.decision import Decision
 from router.deployments import Deployment
-from router.errors import BudgetExceeded, LedgerError
+from router.errors import BudgetExceeded, LedgerError, NoRouteError
 from router.ledger import Labels, Ledger, Outcome, Reservation
+from router.ledger.report import ExportFormat, SpendReport, export_entries, spend_report
 from router.types import Request
+
+if TYPE_CHECKING:
+    from router.observability.hooks import HookSet
 
 __all__ = ["BudgetGuard", "Hold", "Routing"]
 
@@ -60,7 +65,7 @@ class BudgetGuard:
 
     def __init__(self, ledger: Ledger, budgets: Sequence[Budget], *,
                  deployments: Sequence[Deployment], clock: Callable[[], dt.datetime],
-                 ttl: float = 900.0, fail_open: bool = False):
+                 ttl: float = 900.0, fail_open: bool = False, hooks: HookSet | None = None):
         self.ledger = ledger
         self.budgets = tuple(budgets)
         self._pairs = tuple((d.id, d.model) for d in deployments)
@@ -68,6 +73,7 @@ class BudgetGuard:
         self._ttl = ttl
         self._fail_open = fail_open
         self._background: set[asyncio.Future[Any]] = set()
+        self._hooks = hooks
 
     def __repr__(self) -> str:
         return f"BudgetGuard({self.ledger!r}, {len(self.budgets)} budgets)"
@@ -170,23 +176,54 @@ class BudgetGuard:
         decision: Decision = self._drive(self._plan_flow(routing))
         return decision
 
-    def reserve(self, routing: Routing) -> tuple[Decision, Hold]:
+    def reserve(self, routing: Routing, **kind: bool) -> tuple[Decision, Hold]:
         """Decide within what is left and hold the chosen candidate's worst case in every budget
-        in scope, atomically; raises `BudgetExceeded` (or `LedgerError` when fail_closed)."""
-        result: tuple[Decision, Hold] = self._drive(self._reserve_flow(routing))
+        in scope, atomically; raises `BudgetExceeded` (or `LedgerError` when fail_closed).
+        `kind` (stream, is_async) describes the call to hooks that see a refusal."""
+        try:
+            result: tuple[Decision, Hold] = self._drive(self._reserve_flow(routing))
+        except NoRouteError as exc:
+            self._refused(routing.request, exc, **kind)
+            raise
         return result
 
     async def areserve(self, routing: Routing) -> tuple[Decision, Hold]:
         """The async twin of `reserve()`."""
-        result: tuple[Decision, Hold] = await self._adrive(self._reserve_flow(routing))
+        try:
+            result: tuple[Decision, Hold] = await self._adrive(self._reserve_flow(routing))
+        except NoRouteError as exc:
+            self._refused(routing.request, exc, is_async=True)
+            raise
         return result
+
+    def _refused(self, request: Request, exc: NoRouteError, **kind: bool) -> None:
+        """Hooks see a call refused before it starts as its decision, then the error."""
+        if self._hooks is not None and exc.decision is not None:
+            self._hooks.error(self._hooks.begin(request, exc.decision, **kind), exc)
+
+    def spend(self, now: dt.datetime, *, user: str | None, team: str | None,
+              tags: tuple[str, ...], since: dt.datetime | None, until: dt.datetime | None,
+              by: tuple[str, ...]) -> SpendReport:
+        """`Router.spend()`: see `router.ledger.report`."""
+        scope = CallScope(user, team, tags) if user or team or tags else None
+        return spend_report(self.ledger, self.budgets, now=now, deployments=self._pairs,
+                            scope=scope, since=since, until=until, by=by)
+
+    def export(self, target: str | os.PathLike[str] | IO[str], *, format: ExportFormat | None,
+               since: dt.datetime | None, until: dt.datetime | None) -> int:
+        """`Router.export_spend()`: the entries settled in [since, until), as CSV or JSONL."""
+        entries = self.ledger.entries(since=since.timestamp() if since else None,
+                                      until=until.timestamp() if until else None)
+        return export_entries(entries, target, format=format)
 
 
 class Hold:
     """A call's reservation, from before its first attempt until it is settled or released.
 
-    Before an attempt whose worst case would take the call past what is held, call
-    `cover(call.spent + candidate.worst_case_cost)`: it reserves the difference, atomically, or
+    The shell hands it the call's state (`watch`), runs the call inside `settling()`, and so the
+    reservation is settled at `call.spent` or released however the call ends. Before an attempt
+    whose worst case would take the call past what is held, it calls
+    `cover(call.spent + candidate.worst_case_cost)`: that reserves the difference, atomically, or
     raises `BudgetExceeded`.
     """
 
@@ -194,6 +231,7 @@ class Hold:
         self._guard = guard
         self.reservation = reservation  # None when the ledger was down and the policy fail_open
         self._decision = decision
+        self._call: CallState | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -203,6 +241,11 @@ class Hold:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def watch(self, call: CallState) -> CallState:
+        """Settle at what `call` spends."""
+        self._call = call
+        return call
 
     def _cover_flow(self, total: Decimal) -> Flow:
         res = self.reservation
@@ -216,11 +259,30 @@ class Hold:
     async def acover(self, total: Decimal) -> None:
         await self._guard._adrive(self._cover_flow(total))
 
-    def _close_op(self, call: CallState | None, exc: BaseException | None) -> _Op | None:
+    def covers(self, call: CallState, action: Try) -> bool:
+        """Cover `action`'s worst case on top of what `call` has spent; when a shared budget
+        refuses, record the attempt as skipped (the call state plans what is next) and say so."""
+        try:
+            self.cover(call.spent + action.candidate.worst_case_cost)
+        except BudgetExceeded as exc:
+            call.skipped(action, str(exc))
+            return False
+        return True
+
+    async def acovers(self, call: CallState, action: Try) -> bool:
+        """The async twin of `covers()`."""
+        try:
+            await self.acover(call.spent + action.candidate.worst_case_cost)
+        except BudgetExceeded as exc:
+            call.skipped(action, str(exc))
+            return False
+        return True
+
+    def _close_op(self, exc: BaseException | None) -> _Op | None:
         if self._closed:
             return None
         self._closed = True
-        res = self.reservation
+        res, call = self.reservation, self._call
         if res is None:
             return None
         spent = call.spent if call is not None else Decimal(0)
@@ -238,20 +300,20 @@ class Hold:
         return _Op("settle", (res, spent),
                    {"outcome": outcome, "model": model, "deployment": deployment})
 
-    def close(self, call: CallState | None, exc: BaseException | None = None) -> None:
-        """Settle at `call.spent` (or release when nothing was spent on a failed call). Never
-        raises: a settlement the ledger refuses is logged, and its reservation expires."""
-        op = self._close_op(call, exc)
+    def close(self, exc: BaseException | None = None) -> None:
+        """Settle at the call's spend (or release when a failed call spent nothing). Never raises:
+        a settlement the ledger refuses is logged, and its reservation expires."""
+        op = self._close_op(exc)
         if op is None:
             return
         try:
             getattr(self._guard.ledger, op.method)(*op.args, **op.kwargs)
-        except Exception:
+        except Exception:  # the call is over, paid for or not: report, do not mask its outcome
             log.exception("could not %s reservation %s; it expires after its TTL", op.method,
                           op.args[0].id)
 
-    async def aclose(self, call: CallState | None, exc: BaseException | None = None) -> None:
-        op = self._close_op(call, exc)
+    async def aclose(self, exc: BaseException | None = None) -> None:
+        op = self._close_op(exc)
         if op is None:
             return
         work = getattr(self._guard.ledger, "a" + op.method)(*op.args, **op.kwargs)
@@ -266,23 +328,32 @@ class Hold:
 
     def abandon(self) -> None:
         """Release a reservation whose call never started (a stream never iterated)."""
-        self.close(None, GeneratorExit())
+        self.close(GeneratorExit())
 
     @contextlib.contextmanager
-    def settling(self, call: CallState) -> Iterator[CallState]:
+    def settling(self) -> Iterator[Hold]:
         """Settle or release when the block exits, however it exits."""
         try:
-            yield call
+            yield self
         except BaseException as exc:
-            self.close(call, exc)
+            self.close(exc)
             raise
-        self.close(call)
+        self.close()
 
     @contextlib.asynccontextmanager
-    async def asettling(self, call: CallState) -> AsyncIterator[CallState]:
+    async def asettling(self) -> AsyncIterator[Hold]:
         try:
-            yield call
+            yield self
         except BaseException as exc:
-            await self.aclose(call, exc)
+            await self.aclose(exc)
             raise
-        await self.aclose(call)
+        await self.aclose()
+
+    @contextlib.contextmanager
+    def released_on_error(self) -> Iterator[Hold]:
+        """Release if the block raises (a stream failed to start); otherwise keep holding."""
+        try:
+            yield self
+        except BaseException as exc:
+            self.close(exc)
+            raise

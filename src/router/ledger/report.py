@@ -21,15 +21,18 @@ from router.ledger import Balance, Entry, Ledger
 from router.money import format_usd
 
 __all__ = [
+    "DIMENSIONS",
     "BudgetStatus",
     "ExportFormat",
     "ModelSpend",
+    "SpendGroup",
     "SpendReport",
     "export_entries",
     "spend_report",
 ]
 
 ExportFormat = Literal["csv", "jsonl"]
+DIMENSIONS = ("budget", "window", "model", "deployment", "user", "team")  # for `spend(by=...)`
 _COLUMNS = ("at", "reservation", "cost_usd", "outcome", "model", "deployment", "user", "team",
             "tags", "budgets")
 
@@ -60,29 +63,56 @@ class ModelSpend:
 
 
 @dataclass(frozen=True, slots=True)
+class SpendGroup:
+    """Settled spend of the entries that share `key` (dimension -> value; window is the UTC day)."""
+
+    key: tuple[tuple[str, str | None], ...]
+    cost: Decimal
+    calls: int
+
+
+@dataclass(frozen=True, slots=True)
 class SpendReport:
-    """`router.spend()`: budgets in their current windows and settled spend by model/deployment."""
+    """`router.spend()`: budgets in their current windows and settled spend by model/deployment
+    (and by the `by` dimensions, when asked)."""
 
     budgets: tuple[BudgetStatus, ...]
     by_model: tuple[ModelSpend, ...]
     total: Decimal
     since: dt.datetime | None = None
     until: dt.datetime | None = None
+    by: tuple[str, ...] = ()
+    groups: tuple[SpendGroup, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        """Rows for `router spend`: the `by` groups, else the budgets (else spend by model)."""
+        rows: list[dict[str, object]]
+        if self.by and not set(self.by) <= {"budget", "window"}:
+            rows = [{**dict(g.key), "calls": g.calls, "cost": str(g.cost)} for g in self.groups]
+        elif self.budgets:
+            rows = [{"budget": b.name, "window": b.window, "limit": str(b.limit),
+                     "spent": str(b.spent), "reserved": str(b.reserved),
+                     "remaining": str(b.remaining)} for b in self.budgets]
+        else:
+            rows = [{"model": m.model, "deployment": m.deployment, "calls": m.calls,
+                     "cost": str(m.cost)} for m in self.by_model]
+        return {"rows": rows, "total": str(self.total),
+                "since": self.since.isoformat() if self.since else None,
+                "until": self.until.isoformat() if self.until else None}
 
     def __str__(self) -> str:
-        lines = ["budget                          window              spent      reserved   "
-                 "remaining  limit"]
+        lines = [f"{'budget':<28} {'window':<18} {'spent':>14} {'reserved':>14} "
+                 f"{'remaining':>14} {'limit':>10}"]
         for b in self.budgets:
-            lines.append(f"{b.name:<31} {b.window:<19} {format_usd(b.spent):<10} "
-                         f"{format_usd(b.reserved):<10} {format_usd(b.remaining):<10} "
-                         f"{format_usd(b.limit)}")
-        lines.append("")
-        lines.append(f"{'model':<20} {'deployment':<32} {'calls':>7}  cost")
+            lines.append(f"{b.name:<28} {b.window:<18} {format_usd(b.spent):>14} "
+                         f"{format_usd(b.reserved):>14} {format_usd(b.remaining):>14} "
+                         f"{format_usd(b.limit):>10}")
+        lines += ["", f"{'model':<16} {'deployment':<30} {'calls':>7} {'cost':>14}"]
         for m in self.by_model:
-            lines.append(f"{m.model or '-':<20} {m.deployment or '-':<32} {m.calls:>7}  "
-                         f"{format_usd(m.cost)}")
-        lines.append(f"{'total':<20} {'':<32} {sum(m.calls for m in self.by_model):>7}  "
-                     f"{format_usd(self.total)}")
+            lines.append(f"{m.model or '-':<16} {m.deployment or '-':<30} {m.calls:>7} "
+                         f"{format_usd(m.cost):>14}")
+        lines.append(f"{'total':<16} {'':<30} {sum(m.calls for m in self.by_model):>7} "
+                     f"{format_usd(self.total):>14}")
         return "\n".join(lines)
 
 
@@ -111,11 +141,29 @@ def _values_seen(ledger: Ledger, budget: Budget) -> list[str]:
     return sorted({unquote(key.split("|")[1]) for key in keys})
 
 
+def _group_keys(entry: Entry, by: Sequence[str]) -> list[tuple[tuple[str, str | None], ...]]:
+    values: dict[str, list[str | None]] = {
+        "budget": list(entry.budgets) or [None],
+        "window": [dt.datetime.fromtimestamp(entry.at, dt.UTC).date().isoformat()],
+        "model": [entry.model], "deployment": [entry.deployment], "user": [entry.user],
+        "team": [entry.team],
+    }
+    keys: list[tuple[tuple[str, str | None], ...]] = [()]
+    for dim in by:  # an entry booked to two budgets counts in each
+        keys = [(*k, (dim, v)) for k in keys for v in values[dim]]
+    return keys
+
+
 def spend_report(ledger: Ledger, budgets: Sequence[Budget], *, now: dt.datetime,
                  deployments: Sequence[tuple[str, str]], scope: CallScope | None = None,
-                 since: dt.datetime | None = None, until: dt.datetime | None = None) -> SpendReport:
+                 since: dt.datetime | None = None, until: dt.datetime | None = None,
+                 by: Sequence[str] = ()) -> SpendReport:
     """Build `router.spend()`. With `scope`, only the budgets a call by it would meet; otherwise
     every budget, per value for those without `match` (the values found in the ledger)."""
+    unknown = [d for d in by if d not in DIMENSIONS]
+    if unknown:
+        raise InvalidRequestError(f"unknown {', '.join(map(repr, unknown))}; group by "
+                                  f"{', '.join(DIMENSIONS)}", field="by")
     buckets: list[tuple[Bucket, str | None]] = []
     if scope is not None:
         applied = apply_budgets(budgets, scope, deployments, now)
@@ -140,10 +188,14 @@ def spend_report(ledger: Ledger, budgets: Sequence[Budget], *, now: dt.datetime,
     counters = list(dict.fromkeys(c for b, _ in buckets for c in b.limit.counters))
     balances = ledger.balances(counters) if counters else {}
     totals: dict[tuple[str | None, str | None], tuple[Decimal, int]] = {}
+    grouped: dict[tuple[tuple[str, str | None], ...], tuple[Decimal, int]] = {}
     for entry in ledger.entries(since=since.timestamp() if since else None,
                                 until=until.timestamp() if until else None):
         cost, calls = totals.get((entry.model, entry.deployment), (Decimal(0), 0))
         totals[(entry.model, entry.deployment)] = (cost + entry.cost, calls + 1)
+        for key in _group_keys(entry, by) if by else ():
+            cost, calls = grouped.get(key, (Decimal(0), 0))
+            grouped[key] = (cost + entry.cost, calls + 1)
     by_model = tuple(ModelSpend(m, d, cost, calls) for (m, d), (cost, calls)
                      in sorted(totals.items(), key=lambda kv: -kv[1][0]))
     statuses = [_status(b, v, balances) for b, v in buckets]
@@ -151,7 +203,9 @@ def spend_report(ledger: Ledger, budgets: Sequence[Budget], *, now: dt.datetime,
         # values found in the ledger but idle in this window are history, not news
         budgets=tuple(s for s in statuses if s.spent or s.reserved or not _scanned(s, scope)),
         by_model=by_model, total=sum((m.cost for m in by_model), Decimal(0)),
-        since=since, until=until,
+        since=since, until=until, by=tuple(by),
+        groups=tuple(SpendGroup(k, cost, calls) for k, (cost, calls)
+                     in sorted(grouped.items(), key=lambda kv: -kv[1][0])),
     )
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
+import ssl
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -32,9 +35,11 @@ from router.types import (
 
 __all__ = [
     "CallOptions",
+    "LoopBound",
     "Provider",
     "StreamAssembler",
     "chat_messages",
+    "embedded_error",
     "finish_reason",
     "parse_arguments",
     "response_format_spec",
@@ -85,6 +90,7 @@ class Provider(ABC):
     def _http_client(self) -> httpx.Client:
         return httpx.Client(
             transport=self.transport,
+            verify=_ssl_context(),
             timeout=self.deployment.timeout,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         )
@@ -92,12 +98,67 @@ class Provider(ABC):
     def _async_http_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             transport=self.transport,
+            verify=_ssl_context(),
             timeout=self.deployment.timeout,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.deployment.id!r})"
+
+
+T = TypeVar("T")
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One TLS context for every client: loading the CA bundle takes ~60 ms each time, which a
+    router with a few deployments (and a client per event loop) would otherwise pay again and
+    again."""
+    return httpx.create_ssl_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR like httpx does
+
+
+class LoopBound(Generic[T]):
+    """An async SDK client per event loop: an `httpx.AsyncClient`'s connections belong to the loop
+    that opened them, so a router used from a second `asyncio.run()` needs a new client, not
+    "Event loop is closed" from the old one."""
+
+    def __init__(self, factory: Callable[[], T]) -> None:
+        self._factory = factory
+        self._client: T | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def get(self) -> T:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._client, self._loop = self._factory(), loop
+        return self._client
+
+    def current(self) -> T | None:
+        """The client of the running loop, if one was made (for closing it)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        return self._client if self._loop is loop else None
+
+    def forget(self) -> None:
+        self._client = self._loop = None
+
+
+def embedded_error(payload: Any) -> str | None:
+    """The message of an error object sent where an answer was expected (HTTP 200 with
+    `{"error": {...}}`, or an SSE event `{"object": "error", ...}`), else `None`."""
+    if not isinstance(payload, Mapping):
+        return None
+    inner = payload.get("error")
+    if isinstance(inner, Mapping):
+        return str(inner.get("message") or inner.get("type") or "error")
+    if isinstance(inner, str) and inner:
+        return inner
+    if payload.get("object") == "error" or payload.get("type") == "error":
+        return str(payload.get("message") or "error")
+    return None
 
 
 def chat_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
@@ -261,6 +322,32 @@ class StreamAssembler:
             provider_model=self.model,
             latency=latency,
         )
+
+    def partial(self, *, latency: float) -> Completion:
+        """What arrived before a stream broke; tool-call arguments cut mid-JSON are kept raw
+        (as `{"_partial": text}`) so that they can still be counted and billed."""
+        calls = tuple(
+            ToolCall(id=slot[0] or f"call_{index}", name=slot[1] or "",
+                     arguments=_lenient_arguments("".join(slot[2])))
+            for index, slot in sorted(self.tools.items())
+        )
+        return Completion(
+            text=self.text,
+            finish_reason=self.finish or FinishReason.OTHER,
+            usage=self.usage or Usage(),
+            tool_calls=calls,
+            request_id=self.request_id,
+            provider_model=self.model,
+            latency=latency,
+        )
+
+
+def _lenient_arguments(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        return {"_partial": raw}
+    return value if isinstance(value, dict) else {"_partial": raw}
 
 
 def translate_transport_error(exc: Exception, provider: str, deployment: str) -> ProviderError:

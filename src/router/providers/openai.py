@@ -21,8 +21,10 @@ from router.errors import (
 )
 from router.providers.base import (
     CallOptions,
+    LoopBound,
     Provider,
     chat_messages,
+    embedded_error,
     finish_reason,
     parse_arguments,
     response_format_spec,
@@ -39,7 +41,7 @@ class OpenAIProvider(Provider):
     """Chat completions through the `openai` SDK, with the SDK's own retries off."""
 
     _sync: openai.OpenAI | None = None
-    _async: openai.AsyncOpenAI | None = None
+    _async: LoopBound[openai.AsyncOpenAI] | None = None
 
     def _client_kwargs(self) -> dict[str, Any]:
         dep = self.deployment
@@ -64,12 +66,13 @@ class OpenAIProvider(Provider):
 
     @property
     def aclient(self) -> openai.AsyncOpenAI:
+        """The async client of the running event loop."""
         if self._async is None:
-            self._async = openai.AsyncOpenAI(
+            self._async = LoopBound(lambda: openai.AsyncOpenAI(
                 **self._client_kwargs(),
                 http_client=self._async_http_client(),  # type: ignore[arg-type]
-            )
-        return self._async
+            ))
+        return self._async.get()
 
     def _kwargs(self, request: Request, options: CallOptions) -> dict[str, Any]:
         dep = self.deployment
@@ -103,7 +106,11 @@ class OpenAIProvider(Provider):
     def _completion(self, resp: Any, started: float) -> Completion:
         dep = self.deployment.id
         if not getattr(resp, "choices", None):
-            raise ResponseError("the response has no choices", deployment=dep)
+            reported = embedded_error(getattr(resp, "model_extra", None))
+            if reported is not None:  # some hosts answer 200 with an error body
+                raise ServerError(f"HTTP 200 with an error: {reported}", provider="openai",
+                                  deployment=dep, request_id=getattr(resp, "_request_id", None))
+            raise ResponseError("the response has no choices", provider="openai", deployment=dep)
         choice = resp.choices[0]
         message = choice.message
         calls = tuple(
@@ -181,7 +188,9 @@ class OpenAIProvider(Provider):
 
     async def aclose(self) -> None:
         if self._async is not None:
-            await self._async.close()
+            client = self._async.current()
+            if client is not None:
+                await client.close()
             self._async = None
 
 
@@ -252,6 +261,9 @@ def translate_openai_error(exc: openai.OpenAIError, deployment: str) -> Provider
         return BadRequestError(message, **common)
     if isinstance(exc, openai.APIResponseValidationError):
         return ResponseError(f"unreadable response: {exc.message}", **common)
+    if isinstance(exc, openai.APIError):  # an error event inside a stream that began with 200
+        reported = embedded_error({"error": exc.body}) or exc.message
+        return ServerError(f"the provider reported an error mid-stream: {reported}", **common)
     return ResponseError(f"{type(exc).__name__}: {exc}", **common)
 
 

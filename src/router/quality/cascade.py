@@ -1,0 +1,203 @@
+"""The pure parts of a FrugalGPT-style cascade: answer checks and when to escalate.
+
+Try the cheapest candidate, check its answer with validators (empty, refusal, cut off, JSON schema,
+or any callable), and escalate to the next one while the budget still covers the next call's worst
+case. The Router's shells carry this out; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from router.types import Completion, FinishReason, Request
+
+__all__ = [
+    "REFUSAL_PATTERNS",
+    "Check",
+    "Validator",
+    "Verdict",
+    "all_of",
+    "can_escalate",
+    "check_answer",
+    "default_validators",
+    "finished",
+    "matches_schema",
+    "not_empty",
+    "not_refusal",
+    "user_check",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    ok: bool
+    reason: str = ""
+
+
+Validator = Callable[[Completion, Request], Verdict]
+#: What a user may pass: returns True/False, a reason string (= failed), None (= passed) or a Verdict.
+Check = Callable[[Completion, Request], "bool | str | Verdict | None"]
+
+PASS = Verdict(True)
+
+REFUSAL_PATTERNS: tuple[str, ...] = (
+    r"\bI(?:'m| am) (?:sorry|afraid),? (?:but )?I (?:can(?:'|no)t|cannot|am unable|'m unable)",
+    r"\bI can(?:'|no)t (?:help|assist|comply|provide|do that)",
+    r"\bI(?:'m| am) (?:not able|unable) to (?:help|assist|comply|provide|answer)",
+    r"\bas an AI(?: language model)?,? I (?:can(?:'|no)t|cannot|don't|do not)",
+    r"\bI (?:won't|will not) (?:be able to )?(?:help|assist|provide)",
+)
+
+
+def not_empty(*, min_chars: int = 1) -> Validator:
+    """Fails an answer with no text (after stripping) and no tool call."""
+
+    def check(completion: Completion, request: Request) -> Verdict:
+        if completion.tool_calls or len(completion.text.strip()) >= min_chars:
+            return PASS
+        return Verdict(False, "empty answer")
+
+    return check
+
+
+def not_refusal(patterns: Sequence[str] = REFUSAL_PATTERNS, *, head: int = 400) -> Validator:
+    """Fails an answer whose opening looks like a refusal ("I'm sorry, but I can't...")."""
+    compiled = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
+    def check(completion: Completion, request: Request) -> Verdict:
+        match = compiled.search(completion.text[:head])
+        return Verdict(False, f"refusal: {match.group(0)!r}") if match else PASS
+
+    return check
+
+
+def finished() -> Validator:
+    """Fails an answer cut off by the token limit or a content filter."""
+
+    def check(completion: Completion, request: Request) -> Verdict:
+        if completion.finish_reason in (FinishReason.LENGTH, FinishReason.CONTENT_FILTER):
+            return Verdict(False, f"stopped early ({completion.finish_reason.value})")
+        return PASS
+
+    return check
+
+
+def _schema_errors(value: Any, schema: Mapping[str, Any], path: str = "$") -> Iterable[str]:
+    """A small JSON-schema subset (type, required, properties, items, enum) for when
+    `jsonschema` is not installed."""
+    kinds = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
+    expected = schema.get("type")
+    kind = expected if isinstance(expected, str) else None
+    if kind in ("integer", "number"):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if ok and kind == "integer" and isinstance(value, float) and not value.is_integer():
+            ok = False
+        if not ok:
+            yield f"{path}: expected {kind}"
+            return
+    elif kind in kinds and not isinstance(value, kinds[kind]):
+        yield f"{path}: expected {kind}"
+        return
+    if "enum" in schema and value not in schema["enum"]:
+        yield f"{path}: not one of {schema['enum']}"
+    if isinstance(value, dict):
+        for key in schema.get("required", ()):
+            if key not in value:
+                yield f"{path}: missing {key!r}"
+        for key, sub in schema.get("properties", {}).items():
+            if key in value:
+                yield from _schema_errors(value[key], sub, f"{path}.{key}")
+    if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        for i, item in enumerate(value):
+            yield from _schema_errors(item, schema["items"], f"{path}[{i}]")
+
+
+def matches_schema(schema: Mapping[str, Any] | None = None) -> Validator:
+    """Fails an answer that is not JSON or does not match `schema` (default: the request's
+    `response_format` schema). Uses `jsonschema` when installed, else a common subset."""
+
+    def check(completion: Completion, request: Request) -> Verdict:
+        wanted = schema
+        if wanted is None and request.response_format is not None:
+            wanted = request.response_format.schema
+        if wanted is None and request.response_format is None:
+            return PASS
+        try:
+            value = json.loads(completion.text)
+        except json.JSONDecodeError as exc:
+            return Verdict(False, f"not JSON: {exc.msg} at column {exc.colno}")
+        if wanted is None:
+            return PASS
+        try:
+            import jsonschema  # type: ignore[import-untyped,unused-ignore]
+        except ImportError:
+            errors = list(_schema_errors(value, wanted))
+        else:
+            errors = [
+                f"$.{'.'.join(map(str, e.absolute_path))}: {e.message}"
+                for e in jsonschema.Draft202012Validator(dict(wanted)).iter_errors(value)
+            ]
+        return Verdict(False, f"schema: {errors[0]}") if errors else PASS
+
+    return check
+
+
+def user_check(fn: Check, *, name: str = "") -> Validator:
+    """Wrap a user callable: True/None pass, False or a string (the reason) fail."""
+    label = name or getattr(fn, "__name__", "check")
+
+    def check(completion: Completion, request: Request) -> Verdict:
+        result = fn(completion, request)
+        if isinstance(result, Verdict):
+            return result
+        if result is None or result is True:
+            return PASS
+        if isinstance(result, str):
+            return Verdict(False, f"{label}: {result}")
+        return Verdict(False, f"{label} failed")
+
+    return check
+
+
+def all_of(*validators: Validator) -> Validator:
+    """Passes when every validator passes; the first failure is the verdict."""
+
+    def check(completion: Completion, request: Request) -> Verdict:
+        for validator in validators:
+            verdict = validator(completion, request)
+            if not verdict.ok:
+                return verdict
+        return PASS
+
+    return check
+
+
+def default_validators() -> tuple[Validator, ...]:
+    """Empty, cut off, refusal and (for structured output) schema checks."""
+    return (not_empty(), finished(), not_refusal(), matches_schema())
+
+
+def check_answer(
+    completion: Completion, request: Request, validators: Sequence[Validator] | None = None
+) -> Verdict:
+    """Run the validators (default: `default_validators()`) over one answer."""
+    return all_of(*(default_validators() if validators is None else validators))(
+        completion, request
+    )
+
+
+def can_escalate(
+    spent: Decimal, next_worst_case: Decimal, budget: Decimal | None
+) -> tuple[bool, str]:
+    """Whether the cascade may make its next call: the budget bounds the sum of every call."""
+    if budget is None or spent + next_worst_case <= budget:
+        return True, ""
+    return False, (
+        f"escalation would need up to {next_worst_case} more after {spent} spent, "
+        f"over the budget of {budget}"
+    )
