@@ -297,8 +297,8 @@ def run_all(args: argparse.Namespace) -> int:
     if cpu_before is not None and cpu_after is not None and served:
         per_request = (cpu_after - cpu_before) / served
         print(
-            f"\nfake provider: {served:,} requests, {per_request * 1e6:.0f} us CPU each "
-            f"(about {1 / per_request:,.0f} req/s on one core)"
+            f"\nfake provider: {served:,} requests, {per_request * 1e6:.0f} us of its CPU each "
+            "at these clients' pace (its ceiling: bench/server_speed.py)"
         )
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in results.values()], indent=1))
