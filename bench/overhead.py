@@ -176,6 +176,16 @@ def _interpreter(spec: ClientSpec, extra: str | None) -> tuple[str | None, str]:
     return None, f"{spec.module} is not installed (see --extra-python)"
 
 
+def _paired(workers: list[Worker]) -> list[Worker]:
+    """``workers`` reordered so that each one with a baseline comes right after it."""
+    ordered = [w for w in workers if w.spec.baseline is None]
+    for worker in [w for w in workers if w.spec.baseline is not None]:
+        names = [w.spec.name for w in ordered]
+        base = worker.spec.baseline
+        ordered.insert(names.index(base) + 1 if base in names else len(ordered), worker)
+    return ordered
+
+
 def _ratio(value: float | None, base: float | None) -> float | None:
     return None if value is None or not base else value / base
 
@@ -245,8 +255,10 @@ def run_all(args: argparse.Namespace) -> int:
             workers.append(Worker(spec, python, server.url, args.warmup))
             for stream in MODES.values():
                 results[(name, stream)] = Result(name, stream)
-        # Rounds across clients, so that a router and its raw SDK are measured close in time;
-        # every sequential run comes before any burst (bursts grow the SDKs' idle pools).
+        # Rounds across clients, each right after its baseline, so that a router and its raw
+        # SDK are measured close in time; every sequential run comes before any burst (bursts
+        # grow the SDKs' idle pools).
+        workers = _paired(workers)
         steps = [("seq", stream) for stream in MODES.values()]
         steps += [("conc", stream) for stream in MODES.values()]
         for kind, stream in steps:
@@ -285,8 +297,8 @@ def run_all(args: argparse.Namespace) -> int:
     if cpu_before is not None and cpu_after is not None and served:
         per_request = (cpu_after - cpu_before) / served
         print(
-            f"\nfake provider: {served:,} requests, {per_request * 1e6:.0f} us CPU each "
-            f"(about {1 / per_request:,.0f} req/s on one core)"
+            f"\nfake provider: {served:,} requests, {per_request * 1e6:.0f} us of its CPU each "
+            "at these clients' pace (its ceiling: bench/server_speed.py)"
         )
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in results.values()], indent=1))
@@ -303,7 +315,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=30, help="requests per mode before timing")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seq-cap", type=float, default=1.5, help="max seconds per seq run")
-    parser.add_argument("--conc-cap", type=float, default=2.0, help="max seconds per conc run")
+    parser.add_argument("--conc-cap", type=float, default=1.5, help="max seconds per conc run")
     parser.add_argument("--output-tokens", type=int, default=16)
     parser.add_argument("--extra-python", help="an interpreter with litellm / aiohttp")
     parser.add_argument("--json", help="also write the raw results to this file")

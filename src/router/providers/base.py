@@ -57,6 +57,11 @@ class CallOptions:
     timeout: float
 
 
+# The openai SDK's own pool sizes. A smaller keep-alive pool than the concurrency closes and
+# reopens connections on every burst, which costs more than the whole routing decision.
+_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+
+
 class Provider(ABC):
     """Calls one deployment. Adapters translate the normalised `Request` into their SDK's call,
     the answer into a `Completion`, and every SDK or transport error into `router.errors`.
@@ -92,7 +97,7 @@ class Provider(ABC):
             transport=self.transport,
             verify=_ssl_context(),
             timeout=self.deployment.timeout,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            limits=_LIMITS,
         )
 
     def _async_http_client(self) -> httpx.AsyncClient:
@@ -100,7 +105,7 @@ class Provider(ABC):
             transport=self.transport,
             verify=_ssl_context(),
             timeout=self.deployment.timeout,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            limits=_LIMITS,
         )
 
     def __repr__(self) -> str:
