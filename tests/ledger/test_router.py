@@ -357,3 +357,17 @@ def test_spend_exports_as_csv_and_jsonl(make: Any, tmp_path: Path) -> None:
         str(reply.cost), ["a", "b"], "2026-11-25T12:00:00.000000+00:00")
     with pytest.raises(ValueError, match="format"):
         router.export_spend(tmp_path / "spend.xlsx")
+
+
+def test_without_budgets_spend_is_still_recorded(make: Any) -> None:
+    router = make([])
+    reply = router.complete("hi", user="alice", max_tokens=20)
+    report = router.spend(by=["user", "model"])
+    assert report.budgets == ()
+    assert report.total == reply.cost
+    [group] = report.groups
+    assert dict(group.key) == {"user": "alice", "model": reply.model}
+    assert report.to_json()["rows"] == [{"user": "alice", "model": reply.model, "calls": 1,
+                                         "cost": str(reply.cost)}]
+    with pytest.raises(ValueError, match="^by: unknown 'colour'"):
+        router.spend(by=["colour"])

@@ -58,6 +58,7 @@ class _Op:
 
 
 Flow = Generator[_Op, Any, Any]
+_NOTHING = Applied()
 
 
 class BudgetGuard:
@@ -81,6 +82,10 @@ class BudgetGuard:
     # -- flows (pure but for the ops they yield) ---------------------------------------------
 
     def _choose(self, routing: Routing) -> Generator[_Op, Any, tuple[Applied, Choice]]:
+        if not self.budgets:  # nothing shared to count: the plain decision (still recorded)
+            decision = routing.decide(routing.budget, {})
+            decision.require_route()
+            return _NOTHING, Choice(decision, ())
         now = self._clock()
         applied = apply_budgets(self.budgets, routing.scope, self._pairs, now)
         counters = applied.counters()

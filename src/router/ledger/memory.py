@@ -7,9 +7,10 @@ be shared between processes.
 from __future__ import annotations
 
 import heapq
+import itertools
+import os
 import threading
 import time
-import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ class MemoryLedger(BlockingLedger):
         self._expired: OrderedDict[str, _Held] = OrderedDict()
         self._deadlines: list[tuple[float, str]] = []
         self._entries: deque[Entry] = deque(maxlen=max_entries)
+        self._prefix, self._ids = os.urandom(6).hex() + "-", itertools.count(1)  # unique in-process
 
     def __repr__(self) -> str:
         return f"MemoryLedger({len(self._live)} live reservations)"
@@ -66,7 +68,7 @@ class MemoryLedger(BlockingLedger):
     def reserve(self, limits: Sequence[Limit], amount: Decimal, *, ttl: float,
                 labels: Labels = NO_LABELS) -> Reservation:
         units, ttl, limits = check_amount(amount, field="amount"), check_ttl(ttl), tuple(limits)
-        rid = uuid.uuid4().hex
+        rid = f"{self._prefix}{next(self._ids)}"
         books = tuple(dict.fromkeys(limit.book for limit in limits))
         with self._lock:
             now = self._clock()

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
-import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
@@ -216,7 +216,7 @@ class RedisLedger:
     def _reserve_args(self, limits: tuple[Limit, ...], amount: Decimal,
                       ttl: float) -> tuple[list[str], str, int]:
         units = check_amount(amount, field="amount")
-        rid = uuid.uuid4().hex
+        rid = os.urandom(16).hex()
         books = "\n".join(dict.fromkeys(limit.book for limit in limits))
         args = self._args("reserve", rid, str(units), repr(check_ttl(ttl)), books,
                           _limits_json(limits))

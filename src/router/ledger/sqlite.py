@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -178,7 +178,7 @@ class SQLiteLedger(BlockingLedger):
     def reserve(self, limits: Sequence[Limit], amount: Decimal, *, ttl: float,
                 labels: Labels = NO_LABELS) -> Reservation:
         units, ttl, limits = check_amount(amount, field="amount"), check_ttl(ttl), tuple(limits)
-        rid = uuid.uuid4().hex
+        rid = os.urandom(16).hex()
         books = tuple(dict.fromkeys(limit.book for limit in limits))
 
         def work(conn: sqlite3.Connection, now: float) -> float:
