@@ -81,6 +81,7 @@ class Limit:
     name: str
     limit: Decimal
     counters: tuple[str, ...]
+    units: int = field(init=False, repr=False, compare=False)  # the limit in nano-USD, down
 
     def __post_init__(self) -> None:
         counters = self.counters
@@ -94,6 +95,7 @@ class Limit:
         if not isinstance(self.limit, Decimal) or not self.limit.is_finite() or self.limit < 0:
             raise InvalidRequestError(f"expected a Decimal >= 0, got {self.limit!r}",
                                       field=f"limit {self.name!r}")
+        object.__setattr__(self, "units", to_units(self.limit, up=False))
 
     @property
     def book(self) -> str:

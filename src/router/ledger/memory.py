@@ -30,7 +30,6 @@ from router.ledger.base import (
     from_units,
     not_live,
     refused,
-    to_units,
 )
 
 __all__ = ["MemoryLedger"]
@@ -77,7 +76,7 @@ class MemoryLedger(BlockingLedger):
             for book in books:
                 self._held[book] = self._held.get(book, 0) + units
             held = self._live[rid] = _Held(units, books, now + ttl, ttl)
-            heapq.heappush(self._deadlines, (held.expires_at, rid))
+            self._schedule(held.expires_at, rid)
         return Reservation(rid, from_units(units), limits, held.expires_at, labels)
 
     def extend(self, reservation: Reservation, extra: Decimal) -> Reservation:
@@ -93,7 +92,7 @@ class MemoryLedger(BlockingLedger):
                 self._held[book] = self._held.get(book, 0) + units
             held.amount += units
             held.expires_at = now + held.ttl
-            heapq.heappush(self._deadlines, (held.expires_at, reservation.id))
+            self._schedule(held.expires_at, reservation.id)
             amount, expires_at = held.amount, held.expires_at
         return Reservation(reservation.id, from_units(amount), reservation.limits, expires_at,
                            reservation.labels)
@@ -154,7 +153,7 @@ class MemoryLedger(BlockingLedger):
         for limit in limits:
             spent = sum(self._spent.get(c, 0) for c in limit.counters)
             held = sum(self._held.get(c, 0) for c in limit.counters)
-            if spent + held + units > to_units(limit.limit, up=False):
+            if spent + held + units > limit.units:
                 raise refused(limit, from_units(units), from_units(spent), from_units(held))
 
     def _close(self, rid: str) -> _Held | None:
@@ -172,6 +171,13 @@ class MemoryLedger(BlockingLedger):
                 self._held[book] = left
             else:
                 self._held.pop(book, None)
+
+    def _schedule(self, deadline: float, rid: str) -> None:
+        heapq.heappush(self._deadlines, (deadline, rid))
+        # Settled reservations leave their deadline behind; rebuild before those pile up.
+        if len(self._deadlines) > 2 * len(self._live) + 1024:
+            self._deadlines = [(h.expires_at, r) for r, h in self._live.items()]
+            heapq.heapify(self._deadlines)
 
     def _sweep(self, now: float) -> int:
         expired = 0

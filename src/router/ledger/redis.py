@@ -30,7 +30,6 @@ from router.ledger.base import (
     from_units,
     not_live,
     refused,
-    to_units,
 )
 
 __all__ = ["RedisLedger"]
@@ -356,7 +355,7 @@ class RedisLedger:
 
 
 def _limits_json(limits: Sequence[Limit]) -> str:
-    return json.dumps([[str(to_units(limit.limit, up=False)), list(limit.counters)]
+    return json.dumps([[str(limit.units), list(limit.counters)]
                        for limit in limits])
 
 

@@ -34,7 +34,6 @@ from router.ledger.base import (
     from_units,
     not_live,
     refused,
-    to_units,
 )
 
 __all__ = ["MIGRATIONS", "SQLiteLedger"]
@@ -320,7 +319,7 @@ def _sums(conn: sqlite3.Connection, keys: Sequence[str], now: float) -> tuple[in
 def _check(conn: sqlite3.Connection, limits: Sequence[Limit], units: int, now: float) -> None:
     for limit in limits:
         spent, held = _sums(conn, limit.counters, now)
-        if spent + held + units > to_units(limit.limit, up=False):
+        if spent + held + units > limit.units:
             raise refused(limit, from_units(units), from_units(spent), from_units(held))
 
 
