@@ -269,11 +269,23 @@ def test_demo_runs_offline() -> None:
     assert "Total spent: $" in result.output
 
 
-def test_spend_without_the_ledger(config: Path) -> None:
-    if hasattr(Router, "spend"):
-        pytest.skip("the ledger is present; its own tests cover `router spend`")
-    line = one_line_error(run("--config", str(config), "spend"), code=3)
-    assert "needs the spend ledger" in line
+def test_spend_reads_a_real_ledger(tmp_path: Path) -> None:
+    from router.mock import mock_transport
+
+    path = tmp_path / "router.yaml"
+    db = tmp_path / "spend.db"
+    path.write_text(f"""
+ledger: "sqlite:///{db}"
+budgets:
+  - {{scope: team, limit: "5", window: day}}
+deployments:
+  - {{model: gpt-4o-mini, provider: openai, api_key: "{KEY}"}}
+""")
+    with Router.from_config(path, transport=mock_transport(), env={}) as router:
+        spent = sum(router.complete("hi", team="search", max_tokens=20).cost for _ in range(3))
+    result = run("--config", str(path), "spend", "--json")
+    assert result.exit_code == 0, result.output
+    assert str(spent.normalize()) in result.output or f"{spent}" in result.output
 
 
 def test_spend_wraps_router_spend(config: Path, monkeypatch: Any) -> None:
