@@ -234,6 +234,10 @@ class BlockingLedger:
     methods through `_offload`, which a subclass may point at a worker thread."""
 
     url: str = ""
+    #: True when the async twins run the sync methods on the caller's thread without awaiting
+    #: anything: the guard then calls the sync methods directly (no task, no shield), which
+    #: saves several event-loop turns per request.
+    runs_inline: bool = True
 
     async def _offload(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return fn(*args, **kwargs)

@@ -150,6 +150,8 @@ class BudgetGuard:
                 error = exc
 
     async def _aperform(self, op: _Op) -> Any:
+        if getattr(self.ledger, "runs_inline", False):  # nothing to await: nothing to cancel
+            return getattr(self.ledger, op.method)(*op.args, **op.kwargs)
         call = getattr(self.ledger, "a" + op.method)(*op.args, **op.kwargs)
         if op.method != "reserve":
             return await call
@@ -318,6 +320,9 @@ class Hold:
                           op.args[0].id)
 
     async def aclose(self, exc: BaseException | None = None) -> None:
+        if getattr(self._guard.ledger, "runs_inline", False):
+            self.close(exc)
+            return
         op = self._close_op(exc)
         if op is None:
             return

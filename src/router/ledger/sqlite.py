@@ -151,6 +151,8 @@ class SQLiteLedger(BlockingLedger):
         except sqlite3.Error as exc:
             raise LedgerError(f"{self.url}: {exc}") from exc
 
+    runs_inline = False  # a write may wait on another process's lock: keep it off the loop
+
     async def _offload(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         if self._executor is None:
             with self._guard:
