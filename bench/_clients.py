@@ -47,20 +47,20 @@ class ClientSpec:
 # -- the router (the slot under test) --------------------------------------------------------
 
 
-def router_config(provider: str, urls: Urls) -> dict[str, Any]:
+def router_config(provider: str, urls: Urls, http: str = "httpx") -> dict[str, Any]:
     """One deployment on the fake provider; edit here if the config shape changes."""
     if provider == "openai":
         deployment = {"model": "gpt-4o-mini", "provider": "openai", "base_url": urls.v1}
     else:
         deployment = {"model": "mistral-nemo", "provider": "mistral", "base_url": urls.root}
-    return {"deployments": [{**deployment, "api_key": "k"}]}
+    return {"deployments": [{**deployment, "api_key": "k"}], "http_client": http}
 
 
-def _router_async(provider: str) -> Callable[[Urls], AsyncCall]:
+def _router_async(provider: str, http: str = "httpx") -> Callable[[Urls], AsyncCall]:
     def factory(urls: Urls) -> AsyncCall:
         from router import Router
 
-        router = Router.from_config(router_config(provider, urls))
+        router = Router.from_config(router_config(provider, urls, http))
 
         async def call(stream: bool) -> str:
             if not stream:
@@ -73,11 +73,11 @@ def _router_async(provider: str) -> Callable[[Urls], AsyncCall]:
     return factory
 
 
-def _router_sync(provider: str) -> Callable[[Urls], SyncCall]:
+def _router_sync(provider: str, http: str = "httpx") -> Callable[[Urls], SyncCall]:
     def factory(urls: Urls) -> SyncCall:
         from router import Router
 
-        router = Router.from_config(router_config(provider, urls))
+        router = Router.from_config(router_config(provider, urls, http))
 
         def call(stream: bool) -> str:
             if not stream:
@@ -92,10 +92,19 @@ def _router_sync(provider: str) -> Callable[[Urls], SyncCall]:
 # -- raw SDKs ------------------------------------------------------------------------------
 
 
-def _openai_async(urls: Urls) -> AsyncCall:
+def _openai_async_httpx(urls: Urls) -> AsyncCall:
+    """The raw SDK on a plain `httpx` client, the stack the router uses by default."""
+    import httpx
+
+    return _openai_async(urls, http_client=httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100)))
+
+
+def _openai_async(urls: Urls, http_client: Any = None) -> AsyncCall:
     import openai
 
-    client = openai.AsyncOpenAI(base_url=urls.v1, api_key="k", max_retries=0)
+    extra = {"http_client": http_client} if http_client is not None else {}
+    client = openai.AsyncOpenAI(base_url=urls.v1, api_key="k", max_retries=0, **extra)
     create = client.chat.completions.create
 
     async def call(stream: bool) -> str:
@@ -263,6 +272,8 @@ CLIENTS: dict[str, ClientSpec] = {
         ClientSpec("bare-asyncio", "bare asyncio HTTP (floor)", True, _bare_asyncio),
         ClientSpec("bare-aiohttp", "bare aiohttp POST", True, _bare_aiohttp, module="aiohttp"),
         ClientSpec("openai-async", "openai AsyncOpenAI", True, _openai_async),
+        ClientSpec("openai-async-httpx", "openai AsyncOpenAI on an httpx client", True,
+                   _openai_async_httpx, baseline="openai-async"),
         ClientSpec("openai-sync", "openai OpenAI", False, _openai_sync),
         ClientSpec("mistral-async", "mistralai async", True, _mistral_async),
         ClientSpec("mistral-sync", "mistralai sync", False, _mistral_sync),
@@ -295,6 +306,30 @@ CLIENTS: dict[str, ClientSpec] = {
             "router acomplete (mistral)",
             True,
             _router_async("mistral"),
+            baseline="mistral-async",
+            module="router",
+        ),
+        ClientSpec(
+            "router-openai-async-httpx2",
+            "router acomplete (openai, httpx2)",
+            True,
+            _router_async("openai", "httpx2"),
+            baseline="openai-async",
+            module="router",
+        ),
+        ClientSpec(
+            "router-openai-sync-httpx2",
+            "router complete (openai, httpx2)",
+            False,
+            _router_sync("openai", "httpx2"),
+            baseline="openai-sync",
+            module="router",
+        ),
+        ClientSpec(
+            "router-mistral-async-httpx2",
+            "router acomplete (mistral, httpx2)",
+            True,
+            _router_async("mistral", "httpx2"),
             baseline="mistral-async",
             module="router",
         ),

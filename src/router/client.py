@@ -29,7 +29,7 @@ from router.lifecycle import notices, substitute_retired
 from router.messages import MessagesLike, build_request
 from router.money import parse_money
 from router.observability.hooks import HookSet, HooksLike
-from router.providers import Provider, make_provider
+from router.providers import HttpStack, Provider, make_provider
 from router.resilience import Resilience
 from router.settings import resolve_config
 from router.strategies import Filter, StrategyLike, resolve_strategy
@@ -87,6 +87,7 @@ class Router:
         self._strategy = resolve_strategy(strategy or cfg.routing.strategy, **cfg.routing.options)
         self._filters = tuple(filters)
         self._transport = transport
+        self._http: HttpStack = cfg.http_client
         self._clock = clock
         self._providers: dict[str, Provider] = {}
         self._resilience = resilience or Resilience.from_config(
@@ -195,7 +196,7 @@ class Router:
     def _provider(self, deployment: Deployment) -> Provider:
         provider = self._providers.get(deployment.id)
         if provider is None:
-            provider = make_provider(deployment, transport=self._transport)
+            provider = make_provider(deployment, transport=self._transport, http=self._http)
             self._providers[deployment.id] = provider
         return provider
 

@@ -97,6 +97,11 @@ class RouterConfig(_Strict):
         LedgerErrorPolicy.FAIL_CLOSED,
         description="When the ledger cannot be reached: raise LedgerError, or go on unbudgeted",
     )
+    http_client: Literal["httpx", "httpx2"] = Field(
+        "httpx",
+        description="HTTP stack under the SDKs: httpx (plain httpx clients, which respx.mock "
+        "intercepts) or httpx2 (the SDKs' own stack: less client CPU per call, invisible to respx)",
+    )
     reservation_ttl: float = Field(
         900.0, gt=0, description="Seconds after which a reservation whose process died expires"
     )

@@ -51,9 +51,15 @@ def adapter(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(params=["httpx", "httpx2"])
+def stack(request: pytest.FixtureRequest) -> str:
+    """The HTTP stack under the SDKs (`http_client`): every fault must map the same on both."""
+    return str(request.param)
+
+
 @pytest.fixture
-def router(fake_provider: FakeProviderServer, adapter: str) -> Iterator[Router]:
-    r = make_router(fake_provider, adapter)
+def router(fake_provider: FakeProviderServer, adapter: str, stack: str) -> Iterator[Router]:
+    r = make_router(fake_provider, adapter, http_client=stack)
     yield r
     r.close()
 

@@ -9,9 +9,10 @@ import ssl
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import httpx
+import httpx2
 
 from router.deployments import Deployment
 from router.errors import (
@@ -34,7 +35,10 @@ from router.types import (
 )
 
 __all__ = [
+    "READ_ERRORS",
+    "TRANSPORT_ERRORS",
     "CallOptions",
+    "HttpStack",
     "LoopBound",
     "Provider",
     "StreamAssembler",
@@ -60,6 +64,18 @@ class CallOptions:
 # The openai SDK's own pool sizes. A smaller keep-alive pool than the concurrency closes and
 # reopens connections on every burst, which costs more than the whole routing decision.
 _LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+_LIMITS2 = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
+
+#: Transport errors of both HTTP stacks: `httpx` (the default clients) and `httpx2` (the SDKs'
+#: own, with `http_client: httpx2`). The SDKs let some of them through unwrapped.
+TRANSPORT_ERRORS = (httpx.HTTPError, httpx2.HTTPError)
+#: What may escape an SDK call unwrapped: transport errors, and ValueError for a body that is
+#: not JSON (json.JSONDecodeError) or does not fit the SDK's model (pydantic's ValidationError).
+READ_ERRORS = (httpx.HTTPError, httpx2.HTTPError, ValueError)
+_TIMEOUTS = (httpx.TimeoutException, httpx2.TimeoutException)
+_CONNECTION = (httpx.TransportError, httpx2.TransportError)
+
+HttpStack = Literal["httpx", "httpx2"]
 
 
 class Provider(ABC):
@@ -67,12 +83,15 @@ class Provider(ABC):
     the answer into a `Completion`, and every SDK or transport error into `router.errors`.
 
     `transport` (an `httpx` transport, e.g. `httpx.MockTransport`) replaces the network for demos
-    and tests; by default the SDKs get plain `httpx` clients, so `respx.mock` intercepts them.
+    and tests. By default the SDKs get plain `httpx` clients, so `respx.mock` intercepts them;
+    `http="httpx2"` gives them clients of their own stack instead (less CPU per call, not seen
+    by respx).
     """
 
-    def __init__(self, deployment: Deployment, *, transport: Any = None):
+    def __init__(self, deployment: Deployment, *, transport: Any = None, http: HttpStack = "httpx"):
         self.deployment = deployment
         self.transport = transport
+        self.http: HttpStack = "httpx" if transport is not None else http
 
     @abstractmethod
     def complete(self, request: Request, options: CallOptions) -> Completion: ...
@@ -92,7 +111,10 @@ class Provider(ABC):
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release async connections."""
 
-    def _http_client(self) -> httpx.Client:
+    def _http_client(self) -> httpx.Client | httpx2.Client:
+        if self.http == "httpx2":
+            return httpx2.Client(verify=_ssl_context(), timeout=self.deployment.timeout,
+                                 limits=_LIMITS2)
         return httpx.Client(
             transport=self.transport,
             verify=_ssl_context(),
@@ -100,7 +122,10 @@ class Provider(ABC):
             limits=_LIMITS,
         )
 
-    def _async_http_client(self) -> httpx.AsyncClient:
+    def _async_http_client(self) -> httpx.AsyncClient | httpx2.AsyncClient:
+        if self.http == "httpx2":
+            return httpx2.AsyncClient(verify=_ssl_context(), timeout=self.deployment.timeout,
+                                      limits=_LIMITS2)
         return httpx.AsyncClient(
             transport=self.transport,
             verify=_ssl_context(),
@@ -356,11 +381,11 @@ def _lenient_arguments(raw: str) -> dict[str, Any]:
 
 
 def translate_transport_error(exc: Exception, provider: str, deployment: str) -> ProviderError:
-    """An `httpx` error (or broken JSON) met outside the SDK's own error handling."""
-    if isinstance(exc, httpx.TimeoutException):
+    """An `httpx`/`httpx2` error (or broken JSON) met outside the SDK's own error handling."""
+    if isinstance(exc, _TIMEOUTS):
         return ProviderTimeout(f"timed out: {type(exc).__name__}", provider=provider,
                                deployment=deployment)
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, _CONNECTION):
         return ProviderConnectionError(f"connection failed: {type(exc).__name__}: {exc}",
                                        provider=provider, deployment=deployment)
     return ResponseError(f"unreadable response: {type(exc).__name__}: {exc}", provider=provider,

@@ -7,7 +7,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 from mistralai.client import Mistral, errors
 
 from router.errors import (
@@ -21,6 +20,7 @@ from router.errors import (
     ServerError,
 )
 from router.providers.base import (
+    READ_ERRORS,
     CallOptions,
     LoopBound,
     Provider,
@@ -37,6 +37,9 @@ from router.types import Completion, Request, StreamChunk, ToolCall, ToolCallDel
 
 __all__ = ["MistralProvider", "translate_mistral_error"]
 
+
+# Mistral errors are not per-status classes, and transport errors come through unwrapped.
+_ERRORS = (errors.MistralError, errors.NoResponseError, *READ_ERRORS)
 
 class MistralProvider(Provider):
     """Chat completions through `mistralai` (SDK retries are off unless configured, and stay off)."""
@@ -122,7 +125,7 @@ class MistralProvider(Provider):
         try:
             resp = self.client.chat.complete(**self._kwargs(request, options))
             return self._completion(resp, started)
-        except (errors.MistralError, errors.NoResponseError, httpx.HTTPError, ValueError) as exc:
+        except _ERRORS as exc:
             raise translate_mistral_error(exc, self.deployment.id) from exc
 
     async def acomplete(self, request: Request, options: CallOptions) -> Completion:
@@ -130,7 +133,7 @@ class MistralProvider(Provider):
         try:
             resp = await self.aclient.chat.complete_async(**self._kwargs(request, options))
             return self._completion(resp, started)
-        except (errors.MistralError, errors.NoResponseError, httpx.HTTPError, ValueError) as exc:
+        except _ERRORS as exc:
             raise translate_mistral_error(exc, self.deployment.id) from exc
 
     def stream(self, request: Request, options: CallOptions) -> Iterator[StreamChunk]:
@@ -139,7 +142,7 @@ class MistralProvider(Provider):
             with events:
                 for event in events:
                     yield _chunk(event.data)
-        except (errors.MistralError, errors.NoResponseError, httpx.HTTPError, ValueError) as exc:
+        except _ERRORS as exc:
             raise translate_mistral_error(exc, self.deployment.id) from exc
 
     async def astream(self, request: Request, options: CallOptions) -> AsyncIterator[StreamChunk]:
@@ -148,7 +151,7 @@ class MistralProvider(Provider):
             async with events:
                 async for event in events:
                     yield _chunk(event.data)
-        except (errors.MistralError, errors.NoResponseError, httpx.HTTPError, ValueError) as exc:
+        except _ERRORS as exc:
             raise translate_mistral_error(exc, self.deployment.id) from exc
 
     def close(self) -> None:

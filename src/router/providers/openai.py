@@ -6,7 +6,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import openai
 
 from router.errors import (
@@ -20,6 +19,7 @@ from router.errors import (
     ServerError,
 )
 from router.providers.base import (
+    READ_ERRORS,
     CallOptions,
     LoopBound,
     Provider,
@@ -136,7 +136,7 @@ class OpenAIProvider(Provider):
             return self._completion(resp, started)
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, self.deployment.id) from exc
-        except (httpx.HTTPError, ValueError) as exc:  # e.g. a 200 whose body is not JSON
+        except READ_ERRORS as exc:  # e.g. a 200 whose body is not JSON
             raise translate_transport_error(exc, "openai", self.deployment.id) from exc
 
     async def acomplete(self, request: Request, options: CallOptions) -> Completion:
@@ -146,7 +146,7 @@ class OpenAIProvider(Provider):
             return self._completion(resp, started)
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, self.deployment.id) from exc
-        except (httpx.HTTPError, ValueError) as exc:  # e.g. a 200 whose body is not JSON
+        except READ_ERRORS as exc:  # e.g. a 200 whose body is not JSON
             raise translate_transport_error(exc, "openai", self.deployment.id) from exc
 
     def _stream_kwargs(self, request: Request, options: CallOptions) -> dict[str, Any]:
@@ -164,7 +164,7 @@ class OpenAIProvider(Provider):
                     yield _chunk(event, rid)
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, self.deployment.id) from exc
-        except (httpx.HTTPError, ValueError) as exc:  # raised while reading the body, unwrapped
+        except READ_ERRORS as exc:  # raised while reading the body, unwrapped
             raise translate_transport_error(exc, "openai", self.deployment.id) from exc
 
     async def astream(self, request: Request, options: CallOptions) -> AsyncIterator[StreamChunk]:
@@ -178,7 +178,7 @@ class OpenAIProvider(Provider):
                     yield _chunk(event, rid)
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, self.deployment.id) from exc
-        except (httpx.HTTPError, ValueError) as exc:  # raised while reading the body, unwrapped
+        except READ_ERRORS as exc:  # raised while reading the body, unwrapped
             raise translate_transport_error(exc, "openai", self.deployment.id) from exc
 
     def close(self) -> None:
