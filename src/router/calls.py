@@ -222,7 +222,56 @@ class CallState:
         else:
             self._next = self._fail(error)
 
-    def succeeded(self, action: Try, completion: Completion) -> Reply:
+    def accept(self, action: Try, completion: Completion) -> Reply | None:
+        """Like `succeeded`, but first run a cascade's answer checks: an answer they reject is
+        paid for and recorded, and `None` says a stronger model is to be tried next. The last
+        affordable answer is kept, with why it was not escalated in its attempt record."""
+        validators = self.decision.validators
+        if not validators:
+            return self.succeeded(action, completion)
+        from router.quality.cascade import check_answer
+
+        verdict = check_answer(completion, self.request, validators)
+        if verdict.ok:
+            return self.succeeded(action, completion)
+        cost = self._cost_of(action.candidate, completion)
+        stronger = self._stronger_than(action.candidate, self.spent + cost)
+        if stronger is None:
+            return self.succeeded(action, completion, note=(
+                f"kept although the answer check failed ({verdict.reason}): no stronger model "
+                "is left within the budget"))
+        self.spent += cost
+        self.attempts.append(Attempt(
+            deployment=action.candidate.deployment, model=action.candidate.model,
+            outcome="rejected", error=verdict.reason, wait=action.wait,
+            latency=completion.latency, cost=cost,
+        ))
+        if self.resilience.breaker is not None:  # the deployment worked; the answer was weak
+            self.resilience.breaker.record_success(action.candidate.deployment)
+        self._next = self._plan(stronger)
+        return None
+
+    def _stronger_than(self, current: Candidate, spent: Decimal) -> int | None:
+        """The first later candidate of a better model (catalog quality) that the budget allows
+        after what was spent (the current answer included)."""
+        from router.strategies import general_quality
+
+        floor, budget = general_quality(current.spec), self.decision.budget
+        for index in range(self._index + 1, len(self.decision.candidates)):
+            candidate = self.decision.candidates[index]
+            if (candidate.model != current.model and general_quality(candidate.spec) > floor
+                    and candidate.target.has_key
+                    and (budget is None or spent + candidate.worst_case_cost <= budget)):
+                return index  # the breaker is asked by _plan, which may skip on to the next
+        return None
+
+    def _cost_of(self, candidate: Candidate, completion: Completion) -> Decimal:
+        usage = completion.usage
+        if usage == Usage() and (completion.text or completion.tool_calls):
+            usage = self._estimated_usage(candidate, completion)
+        return actual_cost(candidate.target.price, usage)
+
+    def succeeded(self, action: Try, completion: Completion, *, note: str | None = None) -> Reply:
         """Price the completion and build the reply, with every attempt in its decision."""
         candidate = action.candidate
         usage = completion.usage
@@ -236,7 +285,7 @@ class CallState:
                 candidate.deployment, cost, candidate.worst_case_cost,
             )
         self.attempts.append(Attempt(
-            deployment=candidate.deployment, model=candidate.model, outcome="ok",
+            deployment=candidate.deployment, model=candidate.model, outcome="ok", error=note,
             wait=action.wait, latency=completion.latency, cost=cost,
         ))
         if self.resilience.breaker is not None:
@@ -247,7 +296,7 @@ class CallState:
             text=completion.text,
             model=candidate.model,
             deployment=candidate.deployment,
-            cost=cost,
+            cost=self.spent,  # every attempt this request was billed for (a cascade pays twice)
             usage=usage,
             finish_reason=completion.finish_reason,
             decision=decision,

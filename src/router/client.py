@@ -21,12 +21,12 @@ from router.catalog import Catalog
 from router.config import build_deployments
 from router.decision import Decision, RoutingSettings, decide
 from router.deployments import Deployment
-from router.errors import InvalidRequestError, ProviderError
+from router.errors import ProviderError
 from router.ledger import Ledger, open_ledger
 from router.ledger.guard import BudgetGuard, Hold, Routing
 from router.ledger.report import ExportFormat, SpendReport
 from router.lifecycle import notices, substitute_retired
-from router.messages import MessagesLike, build_request
+from router.messages import MessagesLike, build_request, check_scope
 from router.money import parse_money
 from router.observability.hooks import HookSet, HooksLike
 from router.providers import HttpStack, Provider, make_provider
@@ -162,7 +162,7 @@ class Router:
         """The call, ready to be decided within whatever the shared budgets leave of it."""
         options = dict(options)
         scope: dict[str, Any] = {k: options.pop(k) for k in ("user", "team", "tags") if k in options}
-        _check_scope(scope)
+        check_scope(scope)
         request = build_request(messages, **options)
         limit = None if budget is None else parse_money(budget, field="budget")
         today = self._clock().date()
@@ -243,7 +243,9 @@ class Router:
             except ProviderError as exc:
                 call.failed(action, exc, latency=time.perf_counter() - started)
                 continue
-            return call.succeeded(action, completion)
+            reply = call.accept(action, completion)
+            if reply is not None:
+                return reply
 
     async def acomplete(
         self,
@@ -281,7 +283,9 @@ class Router:
             except ProviderError as exc:
                 call.failed(action, exc, latency=time.perf_counter() - started)
                 continue
-            return call.succeeded(action, completion)
+            reply = call.accept(action, completion)
+            if reply is not None:
+                return reply
 
     def stream(
         self,
@@ -302,6 +306,7 @@ class Router:
         decision, hold = self._budgets.reserve(routing, stream=True)
         request = routing.request
         with hold.released_on_error():
+            decision.require_streamable()
             if self._hooks is not None:
                 return self._hooks.stream(request, decision, lambda: self._call(request, decision),
                                           self._provider).holding(hold)
@@ -325,6 +330,7 @@ class Router:
         decision, hold = self._budgets.reserve(routing, stream=True, is_async=True)
         request = routing.request
         with hold.released_on_error():
+            decision.require_streamable()
             if self._hooks is not None:
                 make = partial(self._call, request, decision)
                 return self._hooks.astream(request, decision, make, self._provider).holding(hold)
@@ -385,16 +391,3 @@ class Router:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-def _check_scope(scope: Mapping[str, Any]) -> None:
-    for key in ("user", "team"):
-        value = scope.get(key)
-        if value is not None and (not isinstance(value, str) or not value):
-            raise InvalidRequestError("must be a non-empty string", field=key)
-    tags = scope.get("tags")
-    if tags is not None and (
-        isinstance(tags, str) or not all(isinstance(t, str) and t for t in tags)
-    ):
-        raise InvalidRequestError('must be a list of strings, e.g. ["summarise"]', field="tags")
-

@@ -81,6 +81,8 @@ class Decision:
     # deployment id -> why, as a word: lifecycle, key, capability, context, budget, filter, strategy
     exclusion_kinds: Mapping[str, str] = field(default_factory=dict)
     cheapest_cost: Decimal | None = None  # least worst-case cost of any capable deployment
+    # Answer checks of a cascade strategy: a rejected answer escalates to a stronger model.
+    validators: tuple[Callable[..., Any], ...] = field(default=(), repr=False, compare=False)
 
     @property
     def spent(self) -> Decimal:
@@ -139,6 +141,15 @@ class Decision:
         if changes:
             raise TypeError(f"Decision has no field(s) {', '.join(changes)}")
         return new
+
+    def require_streamable(self) -> None:
+        """Raise if the strategy needs whole answers (a cascade's checks) to work."""
+        if self.validators:
+            raise InvalidRequestError(
+                f"strategy {self.strategy!r} checks whole answers before escalating, which a "
+                "stream has already shown; use complete()/acomplete(), or another strategy",
+                field="strategy",
+            )
 
     def require_route(self) -> Candidate:
         """The first candidate, or the error that explains why there is none."""
@@ -241,6 +252,7 @@ def decide(
         missing_keys=missing,
         exclusion_kinds=kinds,
         cheapest_cost=cheapest_needed,
+        validators=tuple(getattr(strategy, "validators", ())),
     )
 
 

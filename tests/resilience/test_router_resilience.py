@@ -152,7 +152,8 @@ def test_a_broken_tool_call_stream_is_billed_and_the_retry_must_fit_the_budget(
     attempts = out.reply.decision.attempts
     assert [a.deployment for a in attempts] == ["primary", "primary"]
     assert attempts[0].cost > 0
-    assert out.reply.decision.spent == attempts[0].cost + out.reply.cost
+    # reply.cost is everything the request was billed for: the broken attempt and the answer.
+    assert out.reply.cost == out.reply.decision.spent == attempts[0].cost + attempts[1].cost
 
 
 def test_one_router_serves_several_event_loops(fake_provider: FakeProviderServer, adapter: str) -> None:
