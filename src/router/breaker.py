@@ -71,6 +71,13 @@ class BreakerStore(Protocol):
         ...
 
 
+_CLEAN = BreakerRecord()
+
+
+def _reset(_: BreakerRecord) -> BreakerRecord:
+    return _CLEAN
+
+
 class MemoryBreakerStore:
     """Breaker records in this process, guarded by a lock."""
 
@@ -83,6 +90,8 @@ class MemoryBreakerStore:
             return {d: self._records.get(d, BreakerRecord()) for d in deployments}
 
     def update(self, deployment: str, change: Change) -> BreakerRecord:
+        if deployment not in self._records and change is _reset:
+            return _CLEAN  # the common case: a success on a healthy deployment
         with self._lock:
             new = change(self._records.get(deployment, BreakerRecord()))
             if new == BreakerRecord():
@@ -204,7 +213,7 @@ class CircuitBreaker:
         return reason[0] if reason else None
 
     def record_success(self, deployment: str) -> None:
-        self.store.update(deployment, lambda _: BreakerRecord())
+        self.store.update(deployment, _reset)
 
     def record_failure(self, deployment: str, error: BaseException) -> BreakerRecord:
         now = self.clock()
