@@ -56,8 +56,15 @@ async def _serve_async(spec: ClientSpec, urls: Urls, warmup: int) -> None:
         for _ in range(warmup):
             await call(stream)
     _say({"ready": True})
+    burst_warm: set[bool] = set()
     for line in sys.stdin:
         job = json.loads(line)
+        if job["kind"] != "seq" and job["stream"] not in burst_warm:
+            # Open the pool's connections before the first timed burst (after every sequential
+            # run, which must see a one-connection pool), so no client is timed dialling.
+            burst_warm.add(job["stream"])
+            for _ in range(3):
+                await asyncio.gather(*(call(job["stream"]) for _ in range(job["concurrency"])))
         if job["kind"] == "seq":
             value, done = await sequential_ms(
                 call, job["stream"], count=job["count"], cap=job["cap"]
@@ -314,8 +321,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument("--warmup", type=int, default=30, help="requests per mode before timing")
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--seq-cap", type=float, default=1.5, help="max seconds per seq run")
-    parser.add_argument("--conc-cap", type=float, default=1.5, help="max seconds per conc run")
+    parser.add_argument("--seq-cap", type=float, default=2.0, help="max seconds per seq run")
+    parser.add_argument("--conc-cap", type=float, default=3.0, help="max seconds per conc run")
     parser.add_argument("--output-tokens", type=int, default=16)
     parser.add_argument("--extra-python", help="an interpreter with litellm / aiohttp")
     parser.add_argument("--json", help="also write the raw results to this file")
