@@ -6,7 +6,8 @@ def test_all_public_names_are_exported() -> None:
     public = {name for name in vars(router) if not name.startswith("_")}
     modules = {"calls", "catalog", "client", "config", "decision", "deployments", "errors",
                "messages", "money", "pricing", "providers", "strategies", "streaming", "tokens",
-               "types", "mock", "testing", "ledger", "budgets", "quality", "resilience", "cli"}
+               "types", "mock", "testing", "ledger", "budgets", "budget_routing", "quality", "resilience", "breaker", "cli",
+               "observability", "settings", "lifecycle", "extras", "schema", "demo"}
     assert public - modules - exported == set()
     for name in exported - {"__version__"}:
         assert hasattr(router, name), name

@@ -7,6 +7,14 @@
 
 import logging as _logging
 
+from router.breaker import (
+    BreakerState,
+    BreakerStore,
+    CircuitBreaker,
+    MemoryBreakerStore,
+    RedisBreakerStore,
+)
+from router.budgets import Budget
 from router.calls import CallState
 from router.catalog import Catalog, ModelSpec, Price, builtin_catalog, load_catalog
 from router.client import ModelLifecycleWarning, Router
@@ -30,6 +38,9 @@ from router.errors import (
     ServerError,
     StreamError,
 )
+from router.ledger import Ledger, open_ledger
+from router.ledger.report import SpendReport
+from router.resilience import Resilience, RetryPolicy, Timeouts
 from router.strategies import (
     Best,
     Cheapest,
@@ -67,11 +78,15 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Best",
+    "BreakerState",
+    "BreakerStore",
+    "Budget",
     "BudgetExceeded",
     "CallState",
     "Candidate",
     "Catalog",
     "Cheapest",
+    "CircuitBreaker",
     "Completion",
     "ConfigError",
     "Decision",
@@ -80,8 +95,10 @@ __all__ = [
     "FinishReason",
     "ImagePart",
     "InvalidRequestError",
+    "Ledger",
     "LedgerError",
     "LifecycleState",
+    "MemoryBreakerStore",
     "Message",
     "MissingKeyError",
     "ModelLifecycleWarning",
@@ -93,21 +110,26 @@ __all__ = [
     "ProviderTimeout",
     "Ranking",
     "RateLimitError",
+    "RedisBreakerStore",
     "Reply",
     "ReplyStream",
     "Request",
+    "Resilience",
     "ResponseError",
     "ResponseFormat",
+    "RetryPolicy",
     "RouteContext",
     "Router",
     "RouterError",
     "RoutingSettings",
     "Secret",
     "ServerError",
+    "SpendReport",
     "Strategy",
     "StreamChunk",
     "StreamError",
     "TextPart",
+    "Timeouts",
     "Tool",
     "ToolCall",
     "Usage",
@@ -116,6 +138,7 @@ __all__ = [
     "decide",
     "load_catalog",
     "min_score",
+    "open_ledger",
     "register_strategy",
     "vendors",
 ]

@@ -1,28 +1,42 @@
 """The state of one routed call, shared by the sync and async shells: no I/O, no sleeping.
 
-A shell asks `next_action()` what to do (call a candidate, or stop with an error), carries it out,
-and reports back with `succeeded()` or `failed()`. Retries and fallbacks are decided here, once.
+A shell asks `next_action()` what to do (call a candidate after a wait, or stop with an error),
+carries it out, and reports back with `succeeded()`, `failed()` or `interrupted()`. Retries,
+fallbacks, circuit breaking, deadlines and the budget across attempts are decided here, once.
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
 from pydantic import ValidationError
+from tenacity import RetryCallState
 
-from router.decision import Attempt, Candidate, Decision
-from router.errors import MissingKeyError, ProviderError, ResponseError, RouterError, StreamError
+from router.decision import SKIPPED, Attempt, Candidate, Decision
+from router.errors import (
+    MissingKeyError,
+    NoRouteError,
+    ProviderError,
+    ProviderTimeout,
+    ResponseError,
+    RouterError,
+    StreamError,
+)
+from router.money import format_usd
 from router.pricing import actual_cost
 from router.providers.base import CallOptions
+from router.resilience import Resilience, counts_against, falls_back
 from router.tokens import count_tokens
 from router.types import Completion, Reply, Request, Usage
 
-__all__ = ["CallState", "Fail", "Try"]
+__all__ = ["SKIPPED", "CallState", "Fail", "Try"]
 
 log = logging.getLogger("router")
+
+_MIN_ATTEMPT = 0.001  # seconds: less than this left before the deadline is no time at all
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,15 +56,29 @@ class Fail:
 
 
 class CallState:
-    """Walks a decision's candidates for one request and turns the outcome into a `Reply`."""
+    """Walks a decision's candidates for one request and turns the outcome into a `Reply`.
 
-    def __init__(self, request: Request, decision: Decision):
+    Each candidate is retried per `resilience.retry` while its errors are retryable; then, if the
+    error is the deployment's fault, the next candidate is tried, provided the money already spent
+    plus its worst case stays within the decision's budget and its circuit is not open. No
+    attempt starts after the overall deadline, and each gets at most the time that is left.
+    """
+
+    def __init__(self, request: Request, decision: Decision, *,
+                 resilience: Resilience | None = None):
         self.request = request
         self.decision = decision
+        self.resilience = resilience if resilience is not None else Resilience()
         self.attempts: list[Attempt] = []
         self.spent = Decimal(0)
-        self._next: Try | Fail | None = None
+        self._clock = self.resilience.monotonic
+        self._started = self._clock()
+        self._index = -1
+        self._retry: RetryCallState | None = None  # made on the first failure of a deployment
+        self._tried_since = self._started  # when the current deployment was first planned
+        self._last_error: ProviderError | None = None
         chosen = decision.require_route()
+        self._next: Try | Fail | None
         if decision.missing_keys:
             self._next = Fail(MissingKeyError(
                 "no API key is set for any deployment; set "
@@ -60,29 +88,190 @@ class CallState:
         elif not chosen.target.has_key:
             self._next = Fail(MissingKeyError(chosen.target.missing_key_hint()))
         else:
-            self._next = Try(chosen, self.options_for(chosen))
+            self._next = self._plan(0)
 
-    def options_for(self, candidate: Candidate) -> CallOptions:
-        return CallOptions(max_tokens=candidate.max_output_tokens, timeout=candidate.target.timeout)
+    def options_for(self, candidate: Candidate, remaining: float | None = None) -> CallOptions:
+        timeout = self.resilience.timeouts.attempt_timeout(candidate.target.timeout, remaining)
+        return CallOptions(max_tokens=candidate.max_output_tokens, timeout=timeout)
 
     def next_action(self) -> Try | Fail:
         action = self._next
         assert action is not None, "next_action() called after the call finished"
         return action
 
+    def record(self) -> Decision:
+        """The decision with every attempt made (or skipped) so far."""
+        return self.decision.evolve(attempts=tuple(self.attempts))
+
+    def remaining(self) -> float | None:
+        """Seconds left before the overall deadline (`None`: no deadline)."""
+        total = self.resilience.timeouts.total
+        return None if total is None else total - (self._clock() - self._started)
+
+    # -- planning -----------------------------------------------------------------------------
+
+    def _plan(self, index: int, wait: float = 0.0) -> Try | Fail:
+        """The next call: candidate `index` after `wait` (a retry when it is the current one),
+        else the first later candidate that may be called now."""
+        candidates = self.decision.candidates
+        # Without fallbacks a request never leaves its first deployment, even when it is skipped.
+        end = len(candidates) if self.resilience.retry.fallbacks else max(self._index, 0) + 1
+        while index < end:
+            candidate = candidates[index]
+            remaining = self.remaining()
+            if remaining is not None and remaining - wait < _MIN_ATTEMPT:
+                if wait and index == self._index:  # no time to wait for a retry: move on
+                    self._give_up_on(candidate, "the deadline leaves no time to wait for a retry")
+                    index, wait = index + 1, 0.0
+                    continue
+                return self._deadline_passed()
+            reason = self._skip_reason(candidate)
+            if reason is None:
+                if index != self._index:
+                    self._index = index
+                    self._retry, self._tried_since = None, self._clock()
+                left = None if remaining is None else remaining - wait
+                return Try(candidate, self.options_for(candidate, left), wait)
+            self._skip(candidate, reason)
+            index, wait = index + 1, 0.0
+        return self._exhausted()
+
+    def _skip_reason(self, candidate: Candidate) -> str | None:
+        """Why `candidate` may not be called now, or `None`. The breaker is asked last, because
+        asking may claim its half-open probe."""
+        if not candidate.target.has_key:
+            return candidate.target.missing_key_hint()
+        budget = self.decision.budget
+        if budget is not None and self.spent + candidate.worst_case_cost > budget:
+            return (
+                f"spent {format_usd(self.spent)} + worst case "
+                f"{format_usd(candidate.worst_case_cost)} would exceed the budget {format_usd(budget)}"
+            )
+        breaker = self.resilience.breaker
+        return None if breaker is None else breaker.acquire(candidate.deployment)
+
+    def _skip(self, candidate: Candidate, reason: str) -> None:
+        log.info("skipping %s: %s", candidate.deployment, reason)
+        self.attempts.append(Attempt(
+            deployment=candidate.deployment, model=candidate.model, outcome=SKIPPED, error=reason,
+        ))
+
+    def _give_up_on(self, candidate: Candidate, reason: str) -> None:
+        """Note on the last attempt why its deployment is not retried."""
+        log.info("giving up on %s: %s", candidate.deployment, reason)
+        if self.attempts and self.attempts[-1].deployment == candidate.deployment:
+            last = self.attempts[-1]
+            self.attempts[-1] = dataclasses.replace(last, error=f"{last.error}; not retried: {reason}")
+
+    def _deadline_passed(self) -> Fail:
+        total = self.resilience.timeouts.total
+        made = sum(a.outcome != SKIPPED for a in self.attempts)
+        last = self._last_error
+        error = ProviderTimeout(
+            f"the request's deadline of {total:g}s passed after {made} attempt"
+            f"{'s' if made != 1 else ''}" + (f"; last error: {last}" if last else ""),
+            provider=last.provider if last else None,
+            deployment=last.deployment if last else None,
+        )
+        error.__cause__ = last
+        return self._fail(error)
+
+    def _exhausted(self) -> Fail:
+        if self._last_error is not None:
+            return self._fail(self._last_error)
+        skipped = "; ".join(f"{a.deployment}: {a.error}" for a in self.attempts)
+        return Fail(NoRouteError(f"every candidate was skipped: {skipped}", decision=self.record()))
+
+    def _fail(self, error: ProviderError) -> Fail:
+        error.decision = self.record()
+        return Fail(error)
+
+    # -- outcomes -------------------------------------------------------------------------------
+
+    def skipped(self, action: Try, reason: str) -> None:
+        """The shell could not start `action` (e.g. a shared budget would not cover
+        `spent + action.candidate.worst_case_cost`): record it as skipped, plan what is next."""
+        self._skip(action.candidate, reason)
+        self._next = self._plan(self._index + 1)
+
     def failed(self, action: Try, error: ProviderError, *, latency: float = 0.0,
                cost: Decimal = Decimal(0)) -> None:
-        """Record a failed attempt and decide what comes next (here: give up)."""
+        """Record a failed attempt (billed `cost`: tokens received) and decide what comes next."""
+        candidate = action.candidate
         self.spent += cost
         self.attempts.append(Attempt(
-            deployment=action.candidate.deployment, model=action.candidate.model,
+            deployment=candidate.deployment, model=candidate.model,
             outcome=type(error).__name__, error=str(error), wait=action.wait,
             latency=latency, cost=cost,
         ))
-        log.info("attempt on %s failed: %s", action.candidate.deployment, type(error).__name__)
-        self._next = Fail(error)
+        log.info("attempt on %s failed: %s", candidate.deployment, type(error).__name__)
+        self._last_error = error
+        breaker = self.resilience.breaker
+        if breaker is not None and counts_against(error):
+            breaker.record_failure(candidate.deployment, error)
+        policy = self.resilience.retry
+        if self._retry is None:
+            self._retry = policy.start(self._tried_since)
+        verdict = policy.after_failure(self._retry, error, self._clock())
+        if not isinstance(verdict, str):
+            self._next = self._plan(self._index, wait=verdict)
+            return
+        if policy.fallbacks and falls_back(error):
+            self._give_up_on(candidate, verdict)
+            self._next = self._plan(self._index + 1)
+        else:
+            self._next = self._fail(error)
 
-    def succeeded(self, action: Try, completion: Completion) -> Reply:
+    def accept(self, action: Try, completion: Completion) -> Reply | None:
+        """Like `succeeded`, but first run a cascade's answer checks: an answer they reject is
+        paid for and recorded, and `None` says a stronger model is to be tried next. The last
+        affordable answer is kept, with why it was not escalated in its attempt record."""
+        validators = self.decision.validators
+        if not validators:
+            return self.succeeded(action, completion)
+        from router.quality.cascade import check_answer
+
+        verdict = check_answer(completion, self.request, validators)
+        if verdict.ok:
+            return self.succeeded(action, completion)
+        cost = self._cost_of(action.candidate, completion)
+        stronger = self._stronger_than(action.candidate, self.spent + cost)
+        if stronger is None:
+            return self.succeeded(action, completion, note=(
+                f"kept although the answer check failed ({verdict.reason}): no stronger model "
+                "is left within the budget"))
+        self.spent += cost
+        self.attempts.append(Attempt(
+            deployment=action.candidate.deployment, model=action.candidate.model,
+            outcome="rejected", error=verdict.reason, wait=action.wait,
+            latency=completion.latency, cost=cost,
+        ))
+        if self.resilience.breaker is not None:  # the deployment worked; the answer was weak
+            self.resilience.breaker.record_success(action.candidate.deployment)
+        self._next = self._plan(stronger)
+        return None
+
+    def _stronger_than(self, current: Candidate, spent: Decimal) -> int | None:
+        """The first later candidate of a better model (catalog quality) that the budget allows
+        after what was spent (the current answer included)."""
+        from router.strategies import general_quality
+
+        floor, budget = general_quality(current.spec), self.decision.budget
+        for index in range(self._index + 1, len(self.decision.candidates)):
+            candidate = self.decision.candidates[index]
+            if (candidate.model != current.model and general_quality(candidate.spec) > floor
+                    and candidate.target.has_key
+                    and (budget is None or spent + candidate.worst_case_cost <= budget)):
+                return index  # the breaker is asked by _plan, which may skip on to the next
+        return None
+
+    def _cost_of(self, candidate: Candidate, completion: Completion) -> Decimal:
+        usage = completion.usage
+        if usage == Usage() and (completion.text or completion.tool_calls):
+            usage = self._estimated_usage(candidate, completion)
+        return actual_cost(candidate.target.price, usage)
+
+    def succeeded(self, action: Try, completion: Completion, *, note: str | None = None) -> Reply:
         """Price the completion and build the reply, with every attempt in its decision."""
         candidate = action.candidate
         usage = completion.usage
@@ -96,15 +285,18 @@ class CallState:
                 candidate.deployment, cost, candidate.worst_case_cost,
             )
         self.attempts.append(Attempt(
-            deployment=candidate.deployment, model=candidate.model, outcome="ok",
+            deployment=candidate.deployment, model=candidate.model, outcome="ok", error=note,
             wait=action.wait, latency=completion.latency, cost=cost,
         ))
-        decision = self._with_attempts()
+        if self.resilience.breaker is not None:
+            self.resilience.breaker.record_success(candidate.deployment)
+        decision = self.record()
+        self._next = None
         return Reply(
             text=completion.text,
             model=candidate.model,
             deployment=candidate.deployment,
-            cost=cost,
+            cost=self.spent,  # every attempt this request was billed for (a cascade pays twice)
             usage=usage,
             finish_reason=completion.finish_reason,
             decision=decision,
@@ -114,18 +306,25 @@ class CallState:
             latency=completion.latency,
         )
 
+    def received_cost(self, action: Try, partial: Completion) -> Decimal:
+        """What the tokens of a broken stream cost: reported usage, else the router's count of
+        what arrived (input included: the provider billed it); 0 when nothing arrived."""
+        if partial.usage == Usage() and not (partial.text or partial.tool_calls):
+            return Decimal(0)
+        return actual_cost(action.candidate.target.price, self._partial_usage(action, partial))
+
     def interrupted(
         self, action: Try, partial: Completion, error: ProviderError | None
     ) -> StreamError:
         """A stream broke after its first token (or ended without a finish reason): bill what was
-        received, record the attempt, and return the `StreamError` to raise."""
+        received, record the attempt, and return the `StreamError` to raise. Never retried: the
+        caller has already seen part of the answer."""
         candidate = action.candidate
-        usage = partial.usage
-        if usage == Usage():
-            usage = self._estimated_usage(candidate, partial)
+        usage = self._partial_usage(action, partial)
         cost = actual_cost(candidate.target.price, usage)
         truncated = error is None
-        reason = "ended without a finish reason (truncated)" if truncated else f"broke: {error}"
+        detail = "" if error is None else str(error).removeprefix(f"{candidate.deployment}: ")
+        reason = "ended without a finish reason (truncated)" if truncated else f"broke ({detail})"
         stream_error = StreamError(
             f"the stream {reason} after {len(partial.text)} characters",
             partial_text=partial.text, usage=usage, cost=cost, truncated=truncated,
@@ -134,15 +333,21 @@ class CallState:
             status_code=getattr(error, "status_code", None),
             request_id=partial.request_id,
         )
-        self.failed(action, stream_error, latency=partial.latency, cost=cost)
-        self._next = Fail(stream_error)
+        self.spent += cost
+        self.attempts.append(Attempt(
+            deployment=candidate.deployment, model=candidate.model,
+            outcome=type(stream_error).__name__, error=str(stream_error), wait=action.wait,
+            latency=partial.latency, cost=cost,
+        ))
+        self._last_error = stream_error
+        if self.resilience.breaker is not None:
+            self.resilience.breaker.record_failure(candidate.deployment, stream_error)
+        self._next = self._fail(stream_error)
         return stream_error
 
-    def _with_attempts(self) -> Decision:
-        # dataclasses.replace() re-runs __init__ with introspection; a copy is 10x cheaper here.
-        decision = copy.copy(self.decision)
-        object.__setattr__(decision, "attempts", tuple(self.attempts))
-        return decision
+    def _partial_usage(self, action: Try, partial: Completion) -> Usage:
+        usage = partial.usage
+        return self._estimated_usage(action.candidate, partial) if usage == Usage() else usage
 
     def _estimated_usage(self, candidate: Candidate, completion: Completion) -> Usage:
         """Some OpenAI-compatible servers report no usage: bill what we can count, never zero."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -10,17 +11,27 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from functools import partial
+from typing import IO, Any
 
+from router.breaker import BreakerStore
+from router.budgets import CallScope, LedgerErrorPolicy, check_budgets
 from router.calls import CallState, Fail
 from router.catalog import Catalog
-from router.config import build_deployments, default_config, load_config
+from router.config import build_deployments
 from router.decision import Decision, RoutingSettings, decide
-from router.deployments import Deployment, LifecycleState
-from router.errors import InvalidRequestError, ProviderError
-from router.messages import MessagesLike, build_request
+from router.deployments import Deployment
+from router.errors import ProviderError
+from router.ledger import Ledger, open_ledger
+from router.ledger.guard import BudgetGuard, Hold, Routing
+from router.ledger.report import ExportFormat, SpendReport
+from router.lifecycle import notices, substitute_retired
+from router.messages import MessagesLike, build_request, check_scope
 from router.money import parse_money
-from router.providers import Provider, make_provider
+from router.observability.hooks import HookSet, HooksLike
+from router.providers import HttpStack, Provider, make_provider
+from router.resilience import Resilience
+from router.settings import resolve_config
 from router.strategies import Filter, StrategyLike, resolve_strategy
 from router.streaming import AsyncReplyStream, ReplyStream
 from router.types import Reply, Request
@@ -46,6 +57,13 @@ class Router:
     `Router()` uses the built-in catalog and keys from the environment (`OPENAI_API_KEY`,
     `OPENROUTER_API_KEY`, `MISTRAL_API_KEY`); `Router.from_config(path_or_dict)` uses a config.
     `transport` (an `httpx` transport such as `router.mock.mock_transport()`) replaces the network.
+    Retries, fallbacks, circuit breaking and deadlines follow the config's `retries:`, `breaker:`
+    and `timeouts:`; `breaker_store` shares breaker state (e.g. `RedisBreakerStore`), and
+    `resilience` replaces all of it (e.g. tenacity strategies of your own). Shared budgets follow
+    `budgets:` in the config's `ledger:`; `ledger` replaces it (e.g. one shared between routers).
+    `hooks` (see `router.observability`) see every call's decision and its reply or error.
+    Config precedence: arguments > environment (`ROUTER_CONFIG`, `ROUTER_SECTION__KEY`) > file >
+    built-in (see `router.settings`).
     """
 
     def __init__(
@@ -57,16 +75,34 @@ class Router:
         env: Mapping[str, str] | None = None,
         transport: Any = None,
         clock: Clock = _utcnow,
+        breaker_store: BreakerStore | None = None,
+        resilience: Resilience | None = None,
+        hooks: HooksLike | None = None,
+        ledger: Ledger | None = None,
     ):
         env = os.environ if env is None else env
-        cfg, unset, source = load_config(default_config(env) if config is None else config, env=env)
+        cfg, unset, source = resolve_config(config, env=env)
         self._catalog, self._deployments = build_deployments(cfg, unset, source)
         self._settings: RoutingSettings = cfg.routing.settings()
         self._strategy = resolve_strategy(strategy or cfg.routing.strategy, **cfg.routing.options)
         self._filters = tuple(filters)
         self._transport = transport
+        self._http: HttpStack = cfg.http_client
         self._clock = clock
         self._providers: dict[str, Provider] = {}
+        self._resilience = resilience or Resilience.from_config(
+            cfg.retries, cfg.breaker, cfg.timeouts, store=breaker_store,
+            longest_attempt=max((d.timeout for d in self._deployments), default=0.0),
+        )
+        self._hooks = HookSet.of(hooks)
+        check_budgets(cfg.budgets, models=[d.model for d in self._deployments],
+                      deployments=[d.id for d in self._deployments], source=source)
+        self._owns_ledger = ledger is None
+        self._budgets = BudgetGuard(
+            ledger or open_ledger(cfg.ledger, clock=lambda: self._clock().timestamp()),
+            cfg.budgets, deployments=self._deployments, clock=clock, ttl=cfg.reservation_ttl,
+            fail_open=cfg.on_ledger_error is LedgerErrorPolicy.FAIL_OPEN, hooks=self._hooks,
+        )
         self._warn_lifecycle()
 
     @classmethod
@@ -83,6 +119,15 @@ class Router:
     @property
     def deployments(self) -> tuple[Deployment, ...]:
         return self._deployments
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._budgets.ledger
+
+    @property
+    def resilience(self) -> Resilience:
+        """The retry policy, deadlines and circuit breaker every call follows."""
+        return self._resilience
 
     def __repr__(self) -> str:
         names = ", ".join(d.id for d in self._deployments)
@@ -101,42 +146,57 @@ class Router:
     ) -> Decision:
         """The decision `complete()` would act on, without calling anything.
 
+        Shared budgets count with what is left of them now; nothing is reserved.
         Raises `BudgetExceeded` or `NoRouteError` (carrying the decision) when nothing fits.
         """
-        _, decision = self._decide(messages, budget, models, strategy, options)
-        decision.require_route()
-        return decision
+        return self._budgets.plan(self._routing(messages, budget, models, strategy, options))
 
-    def _decide(
+    def _routing(
         self,
         messages: MessagesLike,
         budget: Decimal | str | int | float | None,
         models: Iterable[str] | None,
         strategy: StrategyLike | None,
         options: Mapping[str, Any],
-    ) -> tuple[Request, Decision]:
+    ) -> Routing:
+        """The call, ready to be decided within whatever the shared budgets leave of it."""
         options = dict(options)
         scope: dict[str, Any] = {k: options.pop(k) for k in ("user", "team", "tags") if k in options}
-        _check_scope(scope)
+        check_scope(scope)
         request = build_request(messages, **options)
         limit = None if budget is None else parse_money(budget, field="budget")
-        decision = decide(
-            request,
-            self._deployments,
-            strategy=self._strategy if strategy is None else resolve_strategy(strategy),
-            budget=limit,
-            today=self._clock().date(),
-            settings=self._settings,
-            models=None if models is None else list(models),
-            filters=self._filters,
-        )
-        log.debug("decision: %s", decision.deployment or "none")
-        return request, decision
+        today = self._clock().date()
+        moved: list[str] = []
+        if models is not None:
+            models, moved = substitute_retired(list(models), self._deployments, today)
+        chosen = self._strategy if strategy is None else resolve_strategy(strategy)
+        wanted = None if models is None else list(models)
+        unavailable = self._unavailable()
+
+        def decide_within(cap: Decimal | None, per_deployment: Mapping[str, Decimal]) -> Decision:
+            decision = decide(request, self._deployments, strategy=chosen, budget=cap, today=today,
+                              settings=self._settings, models=wanted, filters=self._filters,
+                              unavailable=unavailable, deployment_budgets=per_deployment)
+            if moved:
+                decision = dataclasses.replace(decision, notes=(*moved, *decision.notes))
+            log.debug("decision: %s", decision.deployment or "none")
+            return decision
+
+        tags = tuple(dict.fromkeys(scope.get("tags") or ()))
+        return Routing(request, CallScope(scope.get("user"), scope.get("team"), tags), limit,
+                       decide_within)
+
+    def _unavailable(self) -> dict[str, str] | None:
+        breaker = self._resilience.breaker
+        return None if breaker is None else breaker.unavailable(d.id for d in self._deployments)
+
+    def _call(self, request: Request, decision: Decision) -> CallState:
+        return CallState(request, decision, resilience=self._resilience)
 
     def _provider(self, deployment: Deployment) -> Provider:
         provider = self._providers.get(deployment.id)
         if provider is None:
-            provider = make_provider(deployment, transport=self._transport)
+            provider = make_provider(deployment, transport=self._transport, http=self._http)
             self._providers[deployment.id] = provider
         return provider
 
@@ -154,14 +214,25 @@ class Router:
         """Send the request to the best deployment within `budget` (USD) and return its reply.
 
         Options: max_tokens, tools, tool_choice, response_format, temperature, stop, user,
-        team, tags, metadata.
+        team, tags, metadata. The worst case is reserved in every shared budget in scope first,
+        and settled at the reply's cost afterwards (released if the call fails).
         """
-        request, decision = self._decide(messages, budget, models, strategy, options)
-        call = CallState(request, decision)
+        routing = self._routing(messages, budget, models, strategy, options)
+        decision, hold = self._budgets.reserve(routing)
+        run = partial(self._complete, hold=hold)
+        with hold.settling():
+            if self._hooks is not None:
+                return self._hooks.call(routing.request, decision, run)
+            return run(routing.request, decision)
+
+    def _complete(self, request: Request, decision: Decision, *, hold: Hold) -> Reply:
+        call = hold.watch(self._call(request, decision))
         while True:
             action = call.next_action()
             if isinstance(action, Fail):
                 raise action.error
+            if not hold.covers(call, action):
+                continue
             if action.wait:
                 time.sleep(action.wait)
             started = time.perf_counter()
@@ -172,7 +243,9 @@ class Router:
             except ProviderError as exc:
                 call.failed(action, exc, latency=time.perf_counter() - started)
                 continue
-            return call.succeeded(action, completion)
+            reply = call.accept(action, completion)
+            if reply is not None:
+                return reply
 
     async def acomplete(
         self,
@@ -184,12 +257,22 @@ class Router:
         **options: Any,
     ) -> Reply:
         """The async twin of `complete()`; the same decisions, awaited I/O."""
-        request, decision = self._decide(messages, budget, models, strategy, options)
-        call = CallState(request, decision)
+        routing = self._routing(messages, budget, models, strategy, options)
+        decision, hold = await self._budgets.areserve(routing)
+        run = partial(self._acomplete, hold=hold)
+        async with hold.asettling():
+            if self._hooks is not None:
+                return await self._hooks.acall(routing.request, decision, run)
+            return await run(routing.request, decision)
+
+    async def _acomplete(self, request: Request, decision: Decision, *, hold: Hold) -> Reply:
+        call = hold.watch(self._call(request, decision))
         while True:
             action = call.next_action()
             if isinstance(action, Fail):
                 raise action.error
+            if not await hold.acovers(call, action):
+                continue
             if action.wait:
                 await asyncio.sleep(action.wait)
             started = time.perf_counter()
@@ -200,7 +283,9 @@ class Router:
             except ProviderError as exc:
                 call.failed(action, exc, latency=time.perf_counter() - started)
                 continue
-            return call.succeeded(action, completion)
+            reply = call.accept(action, completion)
+            if reply is not None:
+                return reply
 
     def stream(
         self,
@@ -213,11 +298,19 @@ class Router:
     ) -> ReplyStream:
         """Iterate to get text deltas; `.reply` afterwards holds usage and cost.
 
-        The decision is made now (errors such as `BudgetExceeded` raise here); the call starts
-        on the first iteration.
+        The decision is made and its worst case reserved now (errors such as `BudgetExceeded`
+        raise here); the call starts on the first iteration. A stream abandoned before its end
+        releases its reservation.
         """
-        request, decision = self._decide(messages, budget, models, strategy, options)
-        return ReplyStream(CallState(request, decision), self._provider)
+        routing = self._routing(messages, budget, models, strategy, options)
+        decision, hold = self._budgets.reserve(routing, stream=True)
+        request = routing.request
+        with hold.released_on_error():
+            decision.require_streamable()
+            if self._hooks is not None:
+                return self._hooks.stream(request, decision, lambda: self._call(request, decision),
+                                          self._provider).holding(hold)
+            return ReplyStream(self._call(request, decision), self._provider).holding(hold)
 
     def astream(
         self,
@@ -228,45 +321,64 @@ class Router:
         strategy: StrategyLike | None = None,
         **options: Any,
     ) -> AsyncReplyStream:
-        """The async twin of `stream()`: `async for delta in router.astream(...)`."""
-        request, decision = self._decide(messages, budget, models, strategy, options)
-        return AsyncReplyStream(CallState(request, decision), self._provider)
+        """The async twin of `stream()`: `async for delta in router.astream(...)`.
+
+        Like `stream()` it decides and reserves before returning, so that errors raise here; with
+        shared budgets that is one short blocking ledger call.
+        """
+        routing = self._routing(messages, budget, models, strategy, options)
+        decision, hold = self._budgets.reserve(routing, stream=True, is_async=True)
+        request = routing.request
+        with hold.released_on_error():
+            decision.require_streamable()
+            if self._hooks is not None:
+                make = partial(self._call, request, decision)
+                return self._hooks.astream(request, decision, make, self._provider).holding(hold)
+            return AsyncReplyStream(self._call(request, decision), self._provider).holding(hold)
+
+    # -- spend --------------------------------------------------------------------------------
+
+    def spend(self, *, user: str | None = None, team: str | None = None, tags: Iterable[str] = (),
+              since: dt.datetime | None = None, until: dt.datetime | None = None,
+              by: Sequence[str] = ()) -> SpendReport:
+        """Budgets in their current windows (those a call by `user`/`team`/`tags` would meet, if
+        given) and spend settled in [since, until) by model, or by `by` (see `router.ledger.report`)."""
+        return self._budgets.spend(self._clock(), user=user, team=team, tags=tuple(tags),
+                                   since=since, until=until, by=tuple(by))
+
+    async def aspend(self, *, user: str | None = None, team: str | None = None,
+                     tags: Iterable[str] = (), since: dt.datetime | None = None,
+                     until: dt.datetime | None = None, by: Sequence[str] = ()) -> SpendReport:
+        """The async twin of `spend()` (run on a worker thread)."""
+        return await asyncio.to_thread(self.spend, user=user, team=team, tags=tuple(tags),
+                                       since=since, until=until, by=tuple(by))
+
+    def export_spend(self, target: str | os.PathLike[str] | IO[str], *,
+                     format: ExportFormat | None = None, since: dt.datetime | None = None,
+                     until: dt.datetime | None = None) -> int:
+        """Write the ledger's entries settled in [since, until) as CSV or JSONL; return how many."""
+        return self._budgets.export(target, format=format, since=since, until=until)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def _warn_lifecycle(self) -> None:
-        today = self._clock().date()
-        for dep in self._deployments:
-            state = dep.lifecycle_state(today)
-            life = dep.lifecycle
-            if state is LifecycleState.ACTIVE or life is None:
-                continue
-            hint = f"; replacement: {life.replacement}" if life.replacement else ""
-            if state is LifecycleState.RETIRED:
-                assert life.shutdown_on is not None
-                message = (
-                    f"deployment {dep.id!r}: {dep.model_id} was retired on {dep.host} on "
-                    f"{life.shutdown_on.isoformat()} and will receive no traffic{hint}"
-                )
-            else:
-                when = (
-                    f"shuts down on {life.shutdown_on.isoformat()} "
-                    f"({(life.shutdown_on - today).days} days left)"
-                    if life.shutdown_on else f"deprecated since {life.deprecated_on}"
-                )
-                message = f"deployment {dep.id!r}: {dep.model_id} on {dep.host} {when}{hint}"
-            log.warning("%s", message)
-            warnings.warn(message, ModelLifecycleWarning, stacklevel=3)
+        for notice in notices(self._deployments, self._clock().date()):
+            log.warning("%s", notice.message)
+            warnings.warn(notice.message, ModelLifecycleWarning, stacklevel=3)
 
     def close(self) -> None:
-        """Close the sync HTTP connections of every adapter."""
+        """Close the sync HTTP connections of every adapter (and the ledger the router opened)."""
         for provider in self._providers.values():
             provider.close()
+        if self._owns_ledger:
+            self.ledger.close()
 
     async def aclose(self) -> None:
-        """Close the async HTTP connections of every adapter."""
+        """Close the async HTTP connections of every adapter (and the ledger the router opened)."""
         for provider in self._providers.values():
             await provider.aclose()
+        if self._owns_ledger:
+            await self.ledger.aclose()
 
     def __enter__(self) -> Router:
         return self
@@ -279,16 +391,3 @@ class Router:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-def _check_scope(scope: Mapping[str, Any]) -> None:
-    for key in ("user", "team"):
-        value = scope.get(key)
-        if value is not None and (not isinstance(value, str) or not value):
-            raise InvalidRequestError("must be a non-empty string", field=key)
-    tags = scope.get("tags")
-    if tags is not None and (
-        isinstance(tags, str) or not all(isinstance(t, str) and t for t in tags)
-    ):
-        raise InvalidRequestError('must be a list of strings, e.g. ["summarise"]', field="tags")
-

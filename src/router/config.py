@@ -15,10 +15,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from router.budgets import Budget, LedgerErrorPolicy
 from router.catalog import Catalog, Price, load_catalog, validation_error
 from router.decision import RoutingSettings
 from router.deployments import DEFAULT_BASE_URLS, Deployment, Secret, host_of
 from router.errors import ConfigError
+from router.ledger import parse_ledger_url
+from router.resilience import BreakerConfig, RetriesConfig, TimeoutsConfig
 
 __all__ = [
     "DeploymentConfig",
@@ -28,6 +31,7 @@ __all__ = [
     "default_config",
     "interpolate_env",
     "load_config",
+    "read_config_file",
 ]
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -83,6 +87,33 @@ class RouterConfig(_Strict):
     models: dict[str, dict[str, Any]] = {}
     deployments: list[DeploymentConfig] = []
     routing: RoutingConfig = RoutingConfig()
+    retries: RetriesConfig = RetriesConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    timeouts: TimeoutsConfig = TimeoutsConfig()
+    ledger: str = Field("memory", description="Where shared budgets are kept: memory, "
+                        "sqlite:///path.db or redis://host:6379/0")
+    budgets: list[Budget] = Field([], description="Shared budgets, kept in the ledger")
+    on_ledger_error: LedgerErrorPolicy = Field(
+        LedgerErrorPolicy.FAIL_CLOSED,
+        description="When the ledger cannot be reached: raise LedgerError, or go on unbudgeted",
+    )
+    http_client: Literal["httpx", "httpx2"] = Field(
+        "httpx",
+        description="HTTP stack under the SDKs: httpx (plain httpx clients, which respx.mock "
+        "intercepts) or httpx2 (the SDKs' own stack: less client CPU per call, invisible to respx)",
+    )
+    reservation_ttl: float = Field(
+        900.0, gt=0, description="Seconds after which a reservation whose process died expires"
+    )
+
+    @field_validator("ledger")
+    @classmethod
+    def _ledger(cls, value: str) -> str:
+        try:
+            parse_ledger_url(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("ledger: ")) from None
+        return value
 
 
 def interpolate_env(
@@ -120,28 +151,58 @@ def load_config(
     config: str | os.PathLike[str] | Mapping[str, Any],
     *,
     env: Mapping[str, str] | None = None,
+    source: str | None = None,
 ) -> tuple[RouterConfig, dict[str, str], str | None]:
     """Read and validate a config; return it, the api_key paths whose variable is unset, and the
-    file name (for error messages)."""
-    source: str | None = None
+    file name (for error messages; `source` names a dict that came from a file)."""
     if isinstance(config, Mapping):
         raw: Any = config
     else:
-        path = Path(config)
-        source = str(path)
-        try:
-            text = path.read_text("utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read the config file: {exc.strerror}", source=source) from None
-        raw = _parse(text, path.suffix.lower(), source)
+        raw, source = read_config_file(config)
     if not isinstance(raw, Mapping):
         raise ConfigError("the config must be a mapping at the top level", source=source)
     unset: dict[str, str] = {}
     raw = interpolate_env(raw, os.environ if env is None else env, "", unset, source)
     try:
-        return RouterConfig.model_validate(raw), unset, source
+        cfg = RouterConfig.model_validate(raw)
     except ValidationError as exc:
         raise validation_error(exc, source=source) from None
+    _check_deadline(cfg, source)
+    return cfg, unset, source
+
+
+def _check_deadline(cfg: RouterConfig, source: str | None) -> None:
+    """A request deadline shorter than one attempt would give up before any answer could come.
+
+    Only a deadline the config sets is checked; the default one grows to fit (see
+    `TimeoutsConfig.timeouts`)."""
+    total = cfg.timeouts.total
+    if total is None or "total" not in cfg.timeouts.model_fields_set:
+        return
+    limits = [("timeouts.attempt", cfg.timeouts.attempt)] + [
+        (f"deployments[{i}].timeout", d.timeout) for i, d in enumerate(cfg.deployments)
+        if "timeout" in d.model_fields_set
+    ]
+    for where, seconds in limits:
+        if seconds is not None and seconds > total:
+            raise ConfigError(
+                f"{total:g}s is shorter than one attempt ({where} = {seconds:g}s); "
+                f"raise timeouts.total or lower {where}",
+                path="timeouts.total", source=source,
+            )
+
+
+def read_config_file(config: str | os.PathLike[str]) -> tuple[Any, str]:
+    """Parse a YAML, TOML or JSON file (no validation, no interpolation); return it and its name."""
+    path = Path(config)
+    source = str(path)
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file: {exc.strerror}", source=source) from None
+    except UnicodeDecodeError:
+        raise ConfigError("is not UTF-8 text", source=source) from None
+    return _parse(text, path.suffix.lower(), source), source
 
 
 def _parse(text: str, suffix: str, source: str) -> Any:

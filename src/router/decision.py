@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from router.catalog import ModelSpec
 from router.deployments import Deployment, LifecycleState
@@ -20,7 +21,9 @@ from router.strategies import Filter, RouteContext, Strategy
 from router.tokens import RequestTokens
 from router.types import Request
 
-__all__ = ["Attempt", "Candidate", "Decision", "RoutingSettings", "decide"]
+__all__ = ["SKIPPED", "Attempt", "Candidate", "Decision", "RoutingSettings", "decide"]
+
+SKIPPED = "skipped"  # the outcome of an attempt the router chose not to make
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,7 @@ class Attempt:
 
     deployment: str
     model: str
-    outcome: str  # "ok" or the error class name
+    outcome: str  # "ok", the error class name, or SKIPPED (with the reason in `error`)
     error: str | None = None
     wait: float = 0.0  # seconds slept before this attempt
     latency: float = 0.0
@@ -78,6 +81,13 @@ class Decision:
     # deployment id -> why, as a word: lifecycle, key, capability, context, budget, filter, strategy
     exclusion_kinds: Mapping[str, str] = field(default_factory=dict)
     cheapest_cost: Decimal | None = None  # least worst-case cost of any capable deployment
+    # Answer checks of a cascade strategy: a rejected answer escalates to a stronger model.
+    validators: tuple[Callable[..., Any], ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def spent(self) -> Decimal:
+        """What every attempt cost together (failed attempts cost only tokens they received)."""
+        return sum((a.cost for a in self.attempts), Decimal(0))
 
     @property
     def chosen(self) -> Candidate | None:
@@ -112,6 +122,9 @@ class Decision:
             lines.append(f"  - {dep}: {reason}")
         lines += [f"  note: {n}" for n in self.notes]
         for a in self.attempts:
+            if a.outcome == SKIPPED:
+                lines.append(f"  skipped {a.deployment}: {a.error}")
+                continue
             lines.append(
                 f"  attempt {a.deployment}: {a.outcome}"
                 + (f" ({a.error})" if a.error else "")
@@ -119,6 +132,24 @@ class Decision:
                 + f", cost {format_usd(a.cost)}"
             )
         return "\n".join(lines)
+
+    def evolve(self, **changes: Any) -> Decision:
+        """A copy with `changes`; cheaper than `dataclasses.replace` on the per-request path."""
+        new = object.__new__(Decision)
+        for name in self.__slots__:
+            object.__setattr__(new, name, changes.pop(name) if name in changes else getattr(self, name))
+        if changes:
+            raise TypeError(f"Decision has no field(s) {', '.join(changes)}")
+        return new
+
+    def require_streamable(self) -> None:
+        """Raise if the strategy needs whole answers (a cascade's checks) to work."""
+        if self.validators:
+            raise InvalidRequestError(
+                f"strategy {self.strategy!r} checks whole answers before escalating, which a "
+                "stream has already shown; use complete()/acomplete(), or another strategy",
+                field="strategy",
+            )
 
     def require_route(self) -> Candidate:
         """The first candidate, or the error that explains why there is none."""
@@ -142,8 +173,13 @@ def decide(
     unavailable: Mapping[str, str] | None = None,
     filters: Sequence[Filter] = (),
     tokens: RequestTokens | None = None,
+    deployment_budgets: Mapping[str, Decimal] | None = None,
 ) -> Decision:
-    """Pick and order the deployments for `request`. Pure: the same inputs give the same decision."""
+    """Pick and order the deployments for `request`. Pure: the same inputs give the same decision.
+
+    `deployment_budgets` (deployment id -> USD) caps single deployments below `budget`: what is
+    left of shared budgets scoped to a model or a deployment.
+    """
     if models is not None:
         known = {d.model for d in deployments}
         unknown = [m for m in models if m not in known]
@@ -164,7 +200,9 @@ def decide(
             continue
         kind, reason = _static_reason(dep, request, today, keyed, unavailable)
         if reason is None:
-            cand, kind, reason, needed = _price(dep, ctx, settings)
+            own = (deployment_budgets or {}).get(dep.id)
+            limit = own if budget is None or (own is not None and own < budget) else budget
+            cand, kind, reason, needed = _price(dep, ctx, settings, limit)
             if needed is not None and (cheapest_needed is None or needed < cheapest_needed):
                 cheapest_needed = needed
             if cand is not None:
@@ -214,6 +252,7 @@ def decide(
         missing_keys=missing,
         exclusion_kinds=kinds,
         cheapest_cost=cheapest_needed,
+        validators=tuple(getattr(strategy, "validators", ())),
     )
 
 
@@ -249,10 +288,10 @@ def _static_reason(
 
 
 def _price(
-    dep: Deployment, ctx: RouteContext, settings: RoutingSettings
+    dep: Deployment, ctx: RouteContext, settings: RoutingSettings, budget: Decimal | None
 ) -> tuple[Candidate | None, str, str | None, Decimal | None]:
     """The candidate with its output cap and costs, or why it cannot fit (and what it would need)."""
-    request, budget = ctx.request, ctx.budget
+    request = ctx.request
     input_tokens = ctx.tokens.for_model(dep.spec)
     room = dep.context_window - input_tokens
     wanted = request.max_tokens or settings.min_output_tokens

@@ -8,6 +8,7 @@
     │   └── BudgetExceeded        ...because none fits the budget; says the cheapest possible cost
     ├── LedgerError               the spend ledger is unreachable or inconsistent
     └── ProviderError             a provider call failed; carries provider, deployment, status, request id
+    │                             (and, when the router gives up, the decision with every attempt)
         ├── AuthenticationError   401/403: the key is wrong or lacks access
         ├── BadRequestError       400/404/409/422: the provider refused this request as written
         ├── RateLimitError        429
@@ -114,9 +115,13 @@ class LedgerError(RouterError):
 
 
 class ProviderError(RouterError):
-    """A provider call failed. The SDK's exception is chained as `__cause__`."""
+    """A provider call failed. The SDK's exception is chained as `__cause__`.
+
+    When the router gives up, `decision` holds the routing decision with every attempt made.
+    """
 
     retryable: bool = False
+    decision: Decision | None = None
 
     def __init__(
         self,

@@ -25,7 +25,7 @@ from router.types import (
     ToolCall,
 )
 
-__all__ = ["build_request", "image_size", "parse_messages", "strict_schema"]
+__all__ = ["build_request", "check_scope", "image_size", "parse_messages", "strict_schema"]
 
 _ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
 _DETAILS = frozenset({"auto", "low", "high"})
@@ -377,3 +377,16 @@ def _sniff_size(data: bytes) -> tuple[int, int] | None:
                 return int(w), int(h)
             i += 2 + length
     return None
+
+
+def check_scope(scope: Mapping[str, Any]) -> None:
+    """Validate the `user`, `team` and `tags` of a call."""
+    for key in ("user", "team"):
+        value = scope.get(key)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise InvalidRequestError("must be a non-empty string", field=key)
+    tags = scope.get("tags")
+    if tags is not None and (
+        isinstance(tags, str) or not all(isinstance(t, str) and t for t in tags)
+    ):
+        raise InvalidRequestError('must be a list of strings, e.g. ["summarise"]', field="tags")

@@ -199,10 +199,17 @@ def _quality(**options: Any) -> Strategy:
     return QualityStrategy(**options)
 
 
+def _cascade(**options: Any) -> Strategy:
+    from router.quality.cascade import CascadeStrategy
+
+    return CascadeStrategy(**options)
+
+
 _REGISTRY: dict[str, Callable[..., Strategy]] = {
     "cheapest": Cheapest,
     "best": Best,
     "quality": _quality,
+    "cascade": _cascade,
 }
 
 

@@ -3,17 +3,23 @@
 A failure before the first token is an ordinary failed attempt (the call state decides whether
 another deployment takes over); after it, the stream raises `StreamError` with the partial text,
 billed for what was received. A stream that ends without a finish reason is truncated, not done.
+Its budget reservation is settled when the stream ends, breaks or is abandoned.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from typing import Self
 
 from router.calls import CallState, Fail, Try
+from router.decision import Decision
 from router.deployments import Deployment
-from router.errors import InvalidRequestError, ProviderError
+from router.errors import InvalidRequestError, ProviderError, StreamError
+from router.ledger.guard import Hold
 from router.providers.base import Provider, StreamAssembler
 from router.types import Reply
 
@@ -28,11 +34,20 @@ class _BaseStream:
         self._provider_for = provider_for
         self._reply: Reply | None = None
         self._started = False
+        self._hold: Hold | None = None
+
+    def holding(self, hold: Hold) -> Self:
+        """Settle `hold` when this stream ends, breaks or is abandoned."""
+        self._hold = hold
+        hold.watch(self._call)
+        # a stream dropped unread gives its reservation back (at exit, the TTL will do)
+        weakref.finalize(self, hold.abandon).atexit = False
+        return self
 
     @property
-    def decision(self):  # type: ignore[no-untyped-def]
-        """The routing decision (attempts are added once the stream finishes)."""
-        return self._reply.decision if self._reply else self._call.decision
+    def decision(self) -> Decision:
+        """The routing decision, with every attempt made so far."""
+        return self._reply.decision if self._reply else self._call.record()
 
     @property
     def reply(self) -> Reply:
@@ -49,14 +64,39 @@ class _BaseStream:
             raise InvalidRequestError("a stream can be iterated only once", field="stream")
         self._started = True
 
-    def _finish(self, action: Try, assembler: StreamAssembler, started: float) -> None:
-        completion = assembler.completion(
-            deployment=action.candidate.deployment, latency=time.perf_counter() - started,
-            partial=assembler.finish is None,
+    def _broke(self, action: Try, assembler: StreamAssembler, started: float,
+               error: ProviderError, *, shown: bool) -> StreamError | None:
+        """A provider error mid-stream: before any text was shown it is an ordinary failed
+        attempt (billed for anything received; the call state may retry or fall back), after it
+        the `StreamError` to raise."""
+        partial = assembler.partial(latency=time.perf_counter() - started)
+        if shown:
+            return self._call.interrupted(action, partial, error)
+        self._call.failed(action, error, latency=partial.latency,
+                          cost=self._call.received_cost(action, partial))
+        return None
+
+    def _finish(self, action: Try, assembler: StreamAssembler, started: float, *,
+                shown: bool) -> StreamError | None:
+        """The stream ended: a reply if it said why, else a truncation (see `_broke`)."""
+        if assembler.finish is not None:
+            completion = assembler.completion(
+                deployment=action.candidate.deployment, latency=time.perf_counter() - started
+            )
+            self._reply = self._call.succeeded(action, completion)
+            return None
+        partial = assembler.partial(latency=time.perf_counter() - started)
+        if shown:
+            return self._call.interrupted(action, partial, None)
+        candidate = action.candidate
+        error = StreamError(
+            "the stream ended without a finish reason before any text (truncated)",
+            truncated=True, deployment=candidate.deployment, provider=candidate.target.provider,
+            request_id=partial.request_id,
         )
-        if assembler.finish is None:
-            raise self._call.interrupted(action, completion, None)
-        self._reply = self._call.succeeded(action, completion)
+        self._call.failed(action, error, latency=partial.latency,
+                          cost=self._call.received_cost(action, partial))
+        return None
 
 
 class ReplyStream(_BaseStream):
@@ -64,29 +104,37 @@ class ReplyStream(_BaseStream):
 
     def __iter__(self) -> Iterator[str]:
         self._begin()
+        with self._hold.settling() if self._hold else contextlib.nullcontext():
+            yield from self._deltas()
+
+    def _deltas(self) -> Iterator[str]:
         call = self._call
         while True:
             action = call.next_action()
             if isinstance(action, Fail):
                 raise action.error
+            if self._hold is not None and not self._hold.covers(call, action):
+                continue
             if action.wait:
                 time.sleep(action.wait)
-            assembler, started = StreamAssembler(), time.perf_counter()
+            assembler, started, shown = StreamAssembler(), time.perf_counter(), False
             provider = self._provider_for(action.candidate.target)
             try:
                 for chunk in provider.stream(call.request, action.options):
                     assembler.add(chunk)
                     if chunk.text:
+                        shown = True
                         yield chunk.text
             except ProviderError as exc:
-                if not assembler.parts:
-                    call.failed(action, exc, latency=time.perf_counter() - started)
+                error = self._broke(action, assembler, started, exc, shown=shown)
+                if error is None:
                     continue
-                partial = assembler.completion(deployment=action.candidate.deployment,
-                                               latency=time.perf_counter() - started, partial=True)
-                raise call.interrupted(action, partial, exc) from exc
-            self._finish(action, assembler, started)
-            return
+                raise error from exc
+            error = self._finish(action, assembler, started, shown=shown)
+            if error is not None:
+                raise error
+            if self._reply is not None:
+                return
 
 
 class AsyncReplyStream(_BaseStream):
@@ -97,26 +145,36 @@ class AsyncReplyStream(_BaseStream):
 
     async def _run(self) -> AsyncIterator[str]:
         self._begin()
+        settling = self._hold.asettling() if self._hold else contextlib.nullcontext()
+        async with settling, contextlib.aclosing(self._deltas()) as deltas:
+            async for delta in deltas:
+                yield delta
+
+    async def _deltas(self) -> AsyncGenerator[str, None]:
         call = self._call
         while True:
             action = call.next_action()
             if isinstance(action, Fail):
                 raise action.error
+            if self._hold is not None and not await self._hold.acovers(call, action):
+                continue
             if action.wait:
                 await asyncio.sleep(action.wait)
-            assembler, started = StreamAssembler(), time.perf_counter()
+            assembler, started, shown = StreamAssembler(), time.perf_counter(), False
             provider = self._provider_for(action.candidate.target)
             try:
                 async for chunk in provider.astream(call.request, action.options):
                     assembler.add(chunk)
                     if chunk.text:
+                        shown = True
                         yield chunk.text
             except ProviderError as exc:
-                if not assembler.parts:
-                    call.failed(action, exc, latency=time.perf_counter() - started)
+                error = self._broke(action, assembler, started, exc, shown=shown)
+                if error is None:
                     continue
-                partial = assembler.completion(deployment=action.candidate.deployment,
-                                               latency=time.perf_counter() - started, partial=True)
-                raise call.interrupted(action, partial, exc) from exc
-            self._finish(action, assembler, started)
-            return
+                raise error from exc
+            error = self._finish(action, assembler, started, shown=shown)
+            if error is not None:
+                raise error
+            if self._reply is not None:
+                return

@@ -10,6 +10,7 @@ from typing import Any
 from tests.conftest import MISTRAL_URL, OPENAI_URL, frozen
 
 from router import Reply, Router
+from router.resilience import Resilience, RetryPolicy
 
 # Mistral's own API served NeMo until 2026-07-31: test the Mistral adapter before that date.
 BEFORE_RETIREMENT = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
@@ -31,6 +32,9 @@ PROVIDERS: dict[str, dict[str, Any]] = {
 
 
 def make(provider: str, **kwargs: Any) -> Router:
+    # One attempt, no fallback, no breaker: these tests pin each adapter's mapping of one fault;
+    # retries and fallbacks have their own suite in tests/resilience/.
+    kwargs.setdefault("resilience", Resilience(retry=RetryPolicy(attempts=1, fallbacks=False)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return Router(PROVIDERS[provider]["config"], env={}, clock=frozen(BEFORE_RETIREMENT), **kwargs)

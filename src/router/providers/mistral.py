@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 from mistralai.client import Mistral, errors
 
 from router.errors import (
@@ -20,9 +20,12 @@ from router.errors import (
     ServerError,
 )
 from router.providers.base import (
+    READ_ERRORS,
     CallOptions,
+    LoopBound,
     Provider,
     chat_messages,
+    embedded_error,
     finish_reason,
     parse_arguments,
     response_format_spec,
@@ -35,24 +38,39 @@ from router.types import Completion, Request, StreamChunk, ToolCall, ToolCallDel
 __all__ = ["MistralProvider", "translate_mistral_error"]
 
 
+# Mistral errors are not per-status classes, and transport errors come through unwrapped.
+_ERRORS = (errors.MistralError, errors.NoResponseError, *READ_ERRORS)
+
 class MistralProvider(Provider):
     """Chat completions through `mistralai` (SDK retries are off unless configured, and stay off)."""
 
     _client: Mistral | None = None
+    _async: LoopBound[Mistral] | None = None
+
+    def _make(self, *, sync: bool) -> Mistral:
+        dep = self.deployment
+        return Mistral(
+            api_key=dep.api_key.get() if dep.api_key else "unused",
+            server_url=dep.base_url,
+            # Typed for httpx2; plain httpx clients work and let respx intercept.
+            # Both are given so that the SDK makes none of its own; one of them stays unused.
+            client=self._http_client(),  # type: ignore[arg-type]
+            async_client=self._async_http_client(),  # type: ignore[arg-type]
+            timeout_ms=int(dep.timeout * 1000),
+        )
 
     @property
     def client(self) -> Mistral:
         if self._client is None:
-            dep = self.deployment
-            self._client = Mistral(
-                api_key=dep.api_key.get() if dep.api_key else "unused",
-                server_url=dep.base_url,
-                # Typed for httpx2; plain httpx clients work and let respx intercept.
-                client=self._http_client(),  # type: ignore[arg-type]
-                async_client=self._async_http_client(),  # type: ignore[arg-type]
-                timeout_ms=int(dep.timeout * 1000),
-            )
+            self._client = self._make(sync=True)
         return self._client
+
+    @property
+    def aclient(self) -> Mistral:
+        """The client of the running event loop, for the async calls."""
+        if self._async is None:
+            self._async = LoopBound(lambda: self._make(sync=False))
+        return self._async.get()
 
     def _kwargs(self, request: Request, options: CallOptions) -> dict[str, Any]:
         kw: dict[str, Any] = {
@@ -107,15 +125,15 @@ class MistralProvider(Provider):
         try:
             resp = self.client.chat.complete(**self._kwargs(request, options))
             return self._completion(resp, started)
-        except (errors.MistralError, errors.NoResponseError, httpx.HTTPError, ValueError) as exc:
+        except _ERRORS as exc:
             raise translate_mistral_error(exc, self.deployment.id) from exc
 
     async def acomplete(self, request: Request, options: CallOptions) -> Completion:
         started = time.perf_counter()
         try:
-            resp = await self.client.chat.complete_async(**self._kwargs(request, options))
+            resp = await self.aclient.chat.complete_async(**self._kwargs(request, options))
             return self._completion(resp, started)
-        except (errors.MistralError, errors.NoResponseError, httpx.HTTPError, ValueError) as exc:
+        except _ERRORS as exc:
             raise translate_mistral_error(exc, self.deployment.id) from exc
 
     def stream(self, request: Request, options: CallOptions) -> Iterator[StreamChunk]:
@@ -124,25 +142,28 @@ class MistralProvider(Provider):
             with events:
                 for event in events:
                     yield _chunk(event.data)
-        except (errors.MistralError, errors.NoResponseError, httpx.HTTPError, ValueError) as exc:
+        except _ERRORS as exc:
             raise translate_mistral_error(exc, self.deployment.id) from exc
 
     async def astream(self, request: Request, options: CallOptions) -> AsyncIterator[StreamChunk]:
         try:
-            events = await self.client.chat.stream_async(**self._kwargs(request, options))
+            events = await self.aclient.chat.stream_async(**self._kwargs(request, options))
             async with events:
                 async for event in events:
                     yield _chunk(event.data)
-        except (errors.MistralError, errors.NoResponseError, httpx.HTTPError, ValueError) as exc:
+        except _ERRORS as exc:
             raise translate_mistral_error(exc, self.deployment.id) from exc
 
     def close(self) -> None:
         if self._client is not None and self._client.sdk_configuration.client is not None:
             self._client.sdk_configuration.client.close()
+            self._client = None
 
     async def aclose(self) -> None:
-        if self._client is not None and self._client.sdk_configuration.async_client is not None:
-            await self._client.sdk_configuration.async_client.aclose()
+        client = self._async.current() if self._async is not None else None
+        if client is not None and client.sdk_configuration.async_client is not None:
+            await client.sdk_configuration.async_client.aclose()
+        self._async = None
 
 
 def _text(content: Any) -> str:
@@ -194,8 +215,6 @@ def _chunk(data: Any) -> StreamChunk:
 
 
 def _json(value: Any) -> str:
-    import json
-
     return json.dumps(value)
 
 
@@ -203,12 +222,16 @@ def translate_mistral_error(exc: Exception, deployment: str) -> ProviderError:
     """One of `router.errors` for a `mistralai` error or a raw transport error."""
     common: dict[str, Any] = {"provider": "mistral", "deployment": deployment}
     if isinstance(exc, errors.ResponseValidationError):
-        return ResponseError(f"unreadable response: {exc.message}", **common)
+        reported = _reported_error(exc.body)
+        if reported is not None:  # an error object where an answer or a chunk was expected
+            return ServerError(f"the provider reported an error: {reported}", **common)
+        first_line = exc.message.splitlines()[0] if exc.message else "validation failed"
+        return ResponseError(f"unreadable response: {first_line}", **common)
     if isinstance(exc, errors.MistralError):
         status = exc.status_code
         common.update(status_code=status, retry_after=retry_after(exc.headers),
                       body=exc.body, request_id=exc.headers.get("x-request-id"))
-        message = f"HTTP {status}: {_short(exc.body) or exc.message}"
+        message = f"HTTP {status}: {_reported_error(exc.body) or _short(exc.body) or exc.message}"
         if status in (401, 403):
             return AuthenticationError(message, **common)
         if status == 429:
@@ -221,6 +244,17 @@ def translate_mistral_error(exc: Exception, deployment: str) -> ProviderError:
     if isinstance(exc, errors.NoResponseError):
         return ProviderConnectionError(f"no response: {exc.message}", **common)
     return translate_transport_error(exc, "mistral", deployment)
+
+
+def _reported_error(body: str | None) -> str | None:
+    """The message of a JSON error body (or of a stream event `{"data": {error}}`)."""
+    try:
+        payload = json.loads(body or "")
+    except ValueError:
+        return None
+    if isinstance(payload, dict) and isinstance(payload.get("data"), dict):
+        payload = payload["data"]
+    return embedded_error(payload)
 
 
 def _short(body: str | None) -> str:

@@ -6,7 +6,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import openai
 
 from router.errors import (
@@ -20,9 +19,12 @@ from router.errors import (
     ServerError,
 )
 from router.providers.base import (
+    READ_ERRORS,
     CallOptions,
+    LoopBound,
     Provider,
     chat_messages,
+    embedded_error,
     finish_reason,
     parse_arguments,
     response_format_spec,
@@ -39,7 +41,7 @@ class OpenAIProvider(Provider):
     """Chat completions through the `openai` SDK, with the SDK's own retries off."""
 
     _sync: openai.OpenAI | None = None
-    _async: openai.AsyncOpenAI | None = None
+    _async: LoopBound[openai.AsyncOpenAI] | None = None
 
     def _client_kwargs(self) -> dict[str, Any]:
         dep = self.deployment
@@ -64,12 +66,13 @@ class OpenAIProvider(Provider):
 
     @property
     def aclient(self) -> openai.AsyncOpenAI:
+        """The async client of the running event loop."""
         if self._async is None:
-            self._async = openai.AsyncOpenAI(
+            self._async = LoopBound(lambda: openai.AsyncOpenAI(
                 **self._client_kwargs(),
                 http_client=self._async_http_client(),  # type: ignore[arg-type]
-            )
-        return self._async
+            ))
+        return self._async.get()
 
     def _kwargs(self, request: Request, options: CallOptions) -> dict[str, Any]:
         dep = self.deployment
@@ -103,7 +106,11 @@ class OpenAIProvider(Provider):
     def _completion(self, resp: Any, started: float) -> Completion:
         dep = self.deployment.id
         if not getattr(resp, "choices", None):
-            raise ResponseError("the response has no choices", deployment=dep)
+            reported = embedded_error(getattr(resp, "model_extra", None))
+            if reported is not None:  # some hosts answer 200 with an error body
+                raise ServerError(f"HTTP 200 with an error: {reported}", provider="openai",
+                                  deployment=dep, request_id=getattr(resp, "_request_id", None))
+            raise ResponseError("the response has no choices", provider="openai", deployment=dep)
         choice = resp.choices[0]
         message = choice.message
         calls = tuple(
@@ -129,7 +136,7 @@ class OpenAIProvider(Provider):
             return self._completion(resp, started)
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, self.deployment.id) from exc
-        except (httpx.HTTPError, ValueError) as exc:  # e.g. a 200 whose body is not JSON
+        except READ_ERRORS as exc:  # e.g. a 200 whose body is not JSON
             raise translate_transport_error(exc, "openai", self.deployment.id) from exc
 
     async def acomplete(self, request: Request, options: CallOptions) -> Completion:
@@ -139,7 +146,7 @@ class OpenAIProvider(Provider):
             return self._completion(resp, started)
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, self.deployment.id) from exc
-        except (httpx.HTTPError, ValueError) as exc:  # e.g. a 200 whose body is not JSON
+        except READ_ERRORS as exc:  # e.g. a 200 whose body is not JSON
             raise translate_transport_error(exc, "openai", self.deployment.id) from exc
 
     def _stream_kwargs(self, request: Request, options: CallOptions) -> dict[str, Any]:
@@ -157,7 +164,7 @@ class OpenAIProvider(Provider):
                     yield _chunk(event, rid)
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, self.deployment.id) from exc
-        except (httpx.HTTPError, ValueError) as exc:  # raised while reading the body, unwrapped
+        except READ_ERRORS as exc:  # raised while reading the body, unwrapped
             raise translate_transport_error(exc, "openai", self.deployment.id) from exc
 
     async def astream(self, request: Request, options: CallOptions) -> AsyncIterator[StreamChunk]:
@@ -171,7 +178,7 @@ class OpenAIProvider(Provider):
                     yield _chunk(event, rid)
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, self.deployment.id) from exc
-        except (httpx.HTTPError, ValueError) as exc:  # raised while reading the body, unwrapped
+        except READ_ERRORS as exc:  # raised while reading the body, unwrapped
             raise translate_transport_error(exc, "openai", self.deployment.id) from exc
 
     def close(self) -> None:
@@ -181,7 +188,9 @@ class OpenAIProvider(Provider):
 
     async def aclose(self) -> None:
         if self._async is not None:
-            await self._async.close()
+            client = self._async.current()
+            if client is not None:
+                await client.close()
             self._async = None
 
 
@@ -252,6 +261,9 @@ def translate_openai_error(exc: openai.OpenAIError, deployment: str) -> Provider
         return BadRequestError(message, **common)
     if isinstance(exc, openai.APIResponseValidationError):
         return ResponseError(f"unreadable response: {exc.message}", **common)
+    if isinstance(exc, openai.APIError):  # an error event inside a stream that began with 200
+        reported = embedded_error({"error": exc.body}) or exc.message
+        return ServerError(f"the provider reported an error mid-stream: {reported}", **common)
     return ResponseError(f"{type(exc).__name__}: {exc}", **common)
 
 

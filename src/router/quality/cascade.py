@@ -12,12 +12,17 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from router.strategies import Ranking, RouteContext, Strategy, general_quality
 from router.types import Completion, FinishReason, Request
+
+if TYPE_CHECKING:
+    from router.decision import Candidate
 
 __all__ = [
     "REFUSAL_PATTERNS",
+    "CascadeStrategy",
     "Check",
     "Validator",
     "Verdict",
@@ -201,3 +206,31 @@ def can_escalate(
         f"escalation would need up to {next_worst_case} more after {spent} spent, "
         f"over the budget of {budget}"
     )
+
+
+class CascadeStrategy(Strategy):
+    """`strategy="cascade"`: cheapest first; an answer the validators reject is paid for and the
+    request escalates to the next stronger model, while the budget covers that call's worst case.
+
+    `validators`: checks of `(completion, request)` returning a `Verdict`, or plain callables
+    returning True/False, a reason string or None; default: empty, cut off, refusal, schema.
+    Needs the whole answer before it can escalate, so it serves `complete()`, not `stream()`.
+    """
+
+    name = "cascade"
+
+    def __init__(self, validators: Sequence[Check] | None = None):
+        chosen = default_validators() if validators is None else tuple(validators)
+        if not chosen:
+            raise ValueError("a cascade needs at least one validator")
+        # user_check passes a Verdict through, so built-in validators wrap harmlessly.
+        self.validators: tuple[Validator, ...] = tuple(user_check(v) for v in chosen)
+
+    def rank(self, candidates: Sequence[Candidate], ctx: RouteContext) -> Ranking:
+        order = sorted(candidates, key=lambda c: (c.estimated_cost, -general_quality(c.spec)))
+        return Ranking(tuple(order), notes=(
+            f"cascade: {len(self.validators)} answer check(s); a rejected answer escalates to a "
+            "stronger model within the budget",))
+
+    def __repr__(self) -> str:
+        return f"CascadeStrategy({len(self.validators)} validators)"

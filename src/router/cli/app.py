@@ -1,0 +1,124 @@
+"""The `router` command group: global options, one-line errors with exit codes, the subcommands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from typing import Any
+
+import click
+
+from router.cli.common import BAD_INPUT, CliError, Options, classify
+
+__all__ = ["cli"]
+
+
+class RouterGroup(click.Group):
+    """Turns every error of a subcommand into one line on stderr and an exit code.
+
+    `--debug` (or `ROUTER_DEBUG=1`) lets the traceback through instead.
+    """
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:  # the group's own options, e.g. --today tomorrow
+            if "--debug" in args or os.environ.get("ROUTER_DEBUG"):
+                raise
+            _one_line(f"{info_name or 'router'}: error: {exc.format_message()}")
+            raise click.exceptions.Exit(BAD_INPUT) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except BrokenPipeError:  # `router models | head`: the reader left; say nothing more
+            _silence_stdout()
+            raise click.exceptions.Exit(0) from None
+        except click.UsageError as exc:
+            if ctx.params.get("debug"):
+                raise
+            where = exc.ctx.command_path if exc.ctx else "router"
+            _one_line(f"{where}: error: {exc.format_message()} (see '{where} --help')")
+            raise click.exceptions.Exit(BAD_INPUT) from None
+        except click.ClickException as exc:
+            if ctx.params.get("debug"):
+                raise
+            _one_line(f"router: error: {exc.format_message()}")
+            raise click.exceptions.Exit(exc.exit_code) from None
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            code, line = classify(exc)
+            _one_line(f"router: error: {line}")
+            raise click.exceptions.Exit(code) from None
+
+
+def _one_line(text: str) -> None:
+    click.echo(" ".join(text.split()), err=True)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (e.g. a test runner's buffer)
+        pass
+
+
+def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date; write YYYY-MM-DD") from None
+
+
+@click.group(cls=RouterGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-c", "--config", "config", metavar="FILE", envvar="ROUTER_CONFIG",
+              help="Config file (YAML, TOML or JSON). Default: $ROUTER_CONFIG, else the built-in "
+                   "catalog with keys from the environment.")
+@click.option("--today", metavar="YYYY-MM-DD", callback=_date,
+              help="Judge lifecycles on this day instead of today (e.g. the day after a shutdown).")
+@click.option("--debug", is_flag=True, envvar="ROUTER_DEBUG",
+              help="Show tracebacks instead of one-line errors.")
+@click.version_option(package_name="router", prog_name="router")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, today: dt.date | None, debug: bool) -> None:
+    """Route LLM requests to the cheapest model that fits, within a hard USD budget.
+
+    Exit codes: 0 ok; 1 the answer is no (nothing fits the budget, a deployment is retired);
+    2 bad input; 3 a feature or extra is missing; 4 a provider or the ledger failed.
+    """
+    if config is not None and not os.path.isfile(config):
+        raise CliError(f"no such config file: {config}")
+    ctx.obj = Options(config=config, debug=debug, today=today)
+
+
+@cli.command()
+def demo() -> None:
+    """Route a few realistic requests offline through the real adapters and a built-in mock.
+
+    Needs no API key and no network; prints each decision, its cost and the total.
+    """
+    from router.demo import run_demo
+
+    run_demo(sys.stdout)
+
+
+def _register() -> None:
+    from router.cli.configcmd import config_group
+    from router.cli.estimate import estimate
+    from router.cli.models import models
+    from router.cli.route import route
+    from router.cli.wrappers import eval_command, spend
+
+    for command in (models, estimate, route, spend, eval_command, config_group):
+        cli.add_command(command)
+
+
+_register()

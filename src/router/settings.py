@@ -1,0 +1,164 @@
+"""One precedence for every config value: arguments > environment > file > built-in.
+
+The file is the `config` argument, else `$ROUTER_CONFIG`, else the built-in default (every catalog
+model on the hosts whose keys the environment holds). `ROUTER_<KEY>__<SUB>` variables override
+mapping keys of the file (`ROUTER_ROUTING__STRATEGY=best`); `overrides` (arguments, dotted paths
+such as `{"routing.strategy": "best"}`) override both. Errors name where the bad value came from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from router.config import RouterConfig, default_config, load_config, read_config_file
+from router.errors import ConfigError
+
+__all__ = [
+    "CONFIG_ENV",
+    "ENV_PREFIX",
+    "Resolved",
+    "env_overrides",
+    "resolve",
+    "resolve_config",
+]
+
+ENV_PREFIX = "ROUTER_"
+CONFIG_ENV = "ROUTER_CONFIG"
+BUILTIN = "built-in"
+
+ConfigLike = str | os.PathLike[str] | Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A validated config, the api_key paths whose variable is unset, the file it came from, and
+    where each overridden value came from (dotted path -> `environment ROUTER_...` or `argument`)."""
+
+    config: RouterConfig
+    unset: dict[str, str]
+    source: str | None
+    origins: Mapping[str, str] = field(default_factory=dict)
+    layer: str = BUILTIN  # where the base came from: "built-in", "file NAME", "dict"
+
+
+def env_overrides(env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    """`ROUTER_A__B=value` -> `{"a.b": (value, "ROUTER_A__B")}`; JSON objects and lists are parsed."""
+    out: dict[str, tuple[Any, str]] = {}
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or "__" not in name[len(ENV_PREFIX):]:
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
+        if not all(parts):
+            raise ConfigError(
+                "is not a config key; write ROUTER_SECTION__KEY, e.g. ROUTER_ROUTING__STRATEGY",
+                source=f"environment variable {name}",
+            )
+        out[".".join(parts)] = (_env_value(env[name], name), name)
+    return out
+
+
+def _env_value(text: str, name: str) -> Any:
+    if text.lstrip().startswith(("{", "[")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"is not valid JSON: {exc}", source=f"environment variable {name}") from None
+    return text  # pydantic turns "300" into 300 and "true" into True where the key wants them
+
+
+def resolve(
+    config: ConfigLike | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Resolved:
+    """Merge the four layers, interpolate `${ENV}` in the file, validate once."""
+    env = os.environ if env is None else env
+    layer = BUILTIN
+    source: str | None = None
+    if config is None and env.get(CONFIG_ENV):
+        config = env[CONFIG_ENV]
+    if config is None:
+        raw: Any = default_config(env)
+    elif isinstance(config, Mapping):
+        raw, layer = config, "dict"
+    else:
+        raw, source = read_config_file(config)
+        layer = f"file {source}"
+    if not isinstance(raw, Mapping):
+        raise ConfigError("the config must be a mapping at the top level", source=source)
+    merged: dict[str, Any] = _copy(raw)
+    origins: dict[str, str] = {}
+    for path, (value, name) in env_overrides(env).items():
+        _set(merged, path, value, f"environment variable {name}")
+        origins[path] = f"environment {name}"
+    for path, value in (overrides or {}).items():
+        _set(merged, path, value, f"argument {path}")
+        origins[path] = "argument"
+    try:
+        cfg, unset, source = load_config(merged, env=env, source=source)
+    except ConfigError as exc:
+        origin = _origin_of(exc.path, origins)
+        if origin is None:
+            raise
+        raise ConfigError(_message(exc), path=exc.path, source=origin) from None
+    return Resolved(cfg, unset, source, origins, layer)
+
+
+def resolve_config(
+    config: ConfigLike | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> tuple[RouterConfig, dict[str, str], str | None]:
+    """`resolve()` as the `(config, unset api_key paths, file name)` triple `load_config` returns."""
+    r = resolve(config, env=env, overrides=overrides)
+    return r.config, r.unset, r.source
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _set(tree: dict[str, Any], path: str, value: Any, where: str) -> None:
+    keys = path.split(".")
+    node = tree
+    for i, key in enumerate(keys[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            at = ".".join(keys[: i + 1])
+            raise ConfigError(
+                f"{at} is a list or a value, not a mapping: set it in the config file instead",
+                source=where,
+            )
+        node = child
+    node[keys[-1]] = value
+
+
+def _origin_of(path: str | None, origins: Mapping[str, str]) -> str | None:
+    if not path:
+        return None
+    best = None
+    for key, origin in origins.items():
+        # The error may be at the overridden key, inside it, or at a new section it created.
+        related = path == key or path.startswith(key + ".") or key.startswith(path + ".")
+        if related and (best is None or len(key) > len(best[0])):
+            best = (key, origin)
+    return None if best is None else best[1]
+
+
+def _message(exc: ConfigError) -> str:
+    text = str(exc)
+    for prefix in (f"{exc.source}: " if exc.source else "", f"{exc.path}: " if exc.path else ""):
+        text = text.removeprefix(prefix)
+    return text

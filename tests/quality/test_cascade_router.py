@@ -1,0 +1,105 @@
+"""The cascade strategy end to end: a rejected cheap answer escalates, both calls are paid for."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from tests.conftest import OPENAI_URL, chat_json
+
+from router import InvalidRequestError, Router
+from router.pricing import actual_cost
+from router.quality.cascade import CascadeStrategy
+from router.types import Usage
+
+CONFIG: dict[str, Any] = {
+    "deployments": [
+        {"model": "gpt-4o-mini", "provider": "openai", "api_key": "k"},
+        {"model": "gpt-4o", "provider": "openai", "api_key": "k"},
+    ],
+    "retries": {"attempts": 1},
+}
+
+REFUSAL = "I'm sorry, but I can't help with that."
+
+
+def answers(by_model: dict[str, str]) -> Any:
+    def reply(request: httpx.Request) -> httpx.Response:
+        model = json.loads(request.content)["model"]
+        return httpx.Response(200, json=chat_json(by_model[model], model=model, prompt_tokens=20,
+                                                  completion_tokens=10))
+    return reply
+
+
+def test_a_refusal_escalates_and_both_calls_are_billed(make_router: Any) -> None:
+    router: Router = make_router(CONFIG, strategy="cascade")
+    with respx.mock:
+        route = respx.post(OPENAI_URL).mock(side_effect=answers(
+            {"gpt-4o-mini": REFUSAL, "gpt-4o": "Here is the answer."}))
+        reply = router.complete("Explain the proof.", max_tokens=50, budget="0.01")
+    assert route.call_count == 2
+    assert reply.model == "gpt-4o"
+    assert reply.text == "Here is the answer."
+    first, second = reply.decision.attempts
+    assert (first.model, first.outcome) == ("gpt-4o-mini", "rejected")
+    assert first.error is not None
+    assert "refusal" in first.error
+    assert (second.model, second.outcome) == ("gpt-4o", "ok")
+    mini, big = (d.price for d in router.deployments)
+    expected = actual_cost(mini, Usage(20, 10)) + actual_cost(big, Usage(20, 10))
+    assert reply.cost == expected == first.cost + second.cost
+
+
+def test_a_good_cheap_answer_stays(make_router: Any) -> None:
+    router: Router = make_router(CONFIG, strategy="cascade")
+    with respx.mock:
+        route = respx.post(OPENAI_URL).mock(side_effect=answers(
+            {"gpt-4o-mini": "Fine answer.", "gpt-4o": "unused"}))
+        reply = router.complete("Explain.", max_tokens=50)
+    assert route.call_count == 1
+    assert reply.model == "gpt-4o-mini"
+
+
+def test_the_budget_bounds_the_sum_of_the_calls(make_router: Any) -> None:
+    router: Router = make_router(CONFIG, strategy="cascade")
+    probe = router.route("Explain.", max_tokens=50, models=["gpt-4o"])
+    gpt4o_worst = probe.candidates[0].worst_case_cost
+    with respx.mock:
+        route = respx.post(OPENAI_URL).mock(side_effect=answers(
+            {"gpt-4o-mini": REFUSAL, "gpt-4o": "unused"}))
+        # Enough for gpt-4o alone, not for gpt-4o after paying for gpt-4o-mini's answer.
+        reply = router.complete("Explain.", max_tokens=50, budget=gpt4o_worst)
+    assert route.call_count == 1
+    assert reply.model == "gpt-4o-mini"
+    assert reply.decision.attempts[-1].error is not None
+    assert "no stronger model is left within the budget" in reply.decision.attempts[-1].error
+    assert reply.cost <= gpt4o_worst
+
+
+def test_a_user_check_and_the_strategy_object(make_router: Any) -> None:
+    def has_a_number(completion: Any, request: Any) -> str | None:
+        return None if any(ch.isdigit() for ch in completion.text) else "no number in the answer"
+
+    router: Router = make_router(CONFIG, strategy=CascadeStrategy([has_a_number]))
+    with respx.mock:
+        respx.post(OPENAI_URL).mock(side_effect=answers(
+            {"gpt-4o-mini": "About a lot.", "gpt-4o": "About 42."}))
+        reply = router.complete("How many?", max_tokens=20)
+    assert reply.text == "About 42."
+    assert "no number" in (reply.decision.attempts[0].error or "")
+
+
+def test_cascades_refuse_to_stream(make_router: Any) -> None:
+    router: Router = make_router(CONFIG, strategy="cascade")
+    with pytest.raises(InvalidRequestError, match="^strategy: "):
+        router.stream("hi")
+
+
+def test_validators_must_not_be_empty() -> None:
+    with pytest.raises(ValueError, match="at least one validator"):
+        CascadeStrategy([])
+    assert Decimal(0) == 0
