@@ -4,7 +4,9 @@
     PYTHONPATH=src python bench/quality_eval.py out/traces [--json]
 
 Maps gpt-4o <- GPT-4-1106 (strong) and gpt-4o-mini <- Mixtral-8x7B (cheap), so costs are
-catalog list prices on the traces' token counts.
+catalog list prices on the traces' token counts. Also prints what the default knob
+(min_quality=0.95) gives on each test set: the share of the strong model's quality kept, and the
+savings. `scripts/quality_embed.py` calls `main` with its embedding predictor as an extra policy.
 """
 
 from __future__ import annotations
@@ -12,38 +14,57 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from router.quality.evaluate import run_eval
+from router.quality.predictor import Predictor
+from router.quality.replay import ReplayPolicy
 from router.quality.strategy import QualityStrategy
 
 __all__ = ["MODELS", "main"]
 
 MODELS = {"gpt-4o": "gpt-4-1106-preview", "gpt-4o-mini": "mistralai/Mixtral-8x7B-Instruct-v0.1"}
+DEFAULT_KNOB = 0.95
 
 
-def main(argv: list[str]) -> int:
-    folder = Path(argv[0] if argv else "out/traces")
+def _pct(v: float | None) -> str:
+    return "  n/a" if v is None else f"{v * 100:5.1f}%"
+
+
+def main(argv: list[str], extra: dict[str, Predictor] | None = None) -> int:
+    args = [a for a in argv if not a.startswith("--")]
+    folder = Path(args[0] if args else "out/traces")
     as_json = "--json" in argv
-    policies = [
-        QualityStrategy().replay_policy(),
-        QualityStrategy(reference_tokens=None).replay_policy(),
+    policies: list[ReplayPolicy] = [
+        QualityStrategy().replay_policy(name="light"),
+        QualityStrategy(reference_tokens=None).replay_policy(name="light-size-blind"),
     ]
-    policies[1].name = "quality-size-blind"
-    out = {}
+    for name, predictor in (extra or {}).items():
+        policies.append(QualityStrategy(predictor=predictor).replay_policy(name=name))
+    knobs = sorted({*[round(0.8 + 0.0025 * i, 4) for i in range(81)], DEFAULT_KNOB})
+    out: dict[str, Any] = {}
     for dataset in ("mmlu", "gsm8k", "mt_bench"):
-        result = run_eval(folder / f"{dataset}-test.jsonl", models=MODELS, policies=policies)
-        out[dataset] = result.to_json()
+        result = run_eval(folder / f"{dataset}-test.jsonl", models=MODELS, policies=policies,
+                          knobs=knobs)
+        data = out[dataset] = result.to_json()
+        strong = result.baselines["always:gpt-4o"]
+        fidelity = {}
+        for policy in policies:
+            point = next(p for p in result.curves[policy.name].points if p.knob == DEFAULT_KNOB)
+            fidelity[policy.name] = {"quality_kept": round(point.quality / strong.quality, 4),
+                                     "savings": round(1 - float(point.cost / strong.cost), 4)}
+        data["at_default_knob"] = fidelity
         if as_json:
             continue
         print(f"\n{dataset} (test split, n={result.n})")
         print(f"  {'policy':20s} {'savings@95':>10s} {'calls@95':>9s} {'APGR':>6s} "
-              f"{'CPT50':>6s} {'CPT80':>6s}")
+              f"{'CPT50':>6s} {'CPT80':>6s}   at min_quality={DEFAULT_KNOB}: kept / saved")
         for name, curve in result.curves.items():
             s = curve.summary
-            def pct(v: float | None) -> str:
-                return "  n/a" if v is None else f"{v * 100:5.1f}%"
-            print(f"  {name:20s} {pct(s.savings):>10s} {pct(s.call_savings):>9s} "
-                  f"{s.apgr:6.3f} {pct(s.cpt50):>6s} {pct(s.cpt80):>6s}")
+            at = fidelity.get(name)
+            tail = f"   {at['quality_kept'] * 100:5.1f}% / {_pct(at['savings'])}" if at else ""
+            print(f"  {name:20s} {_pct(s.savings):>10s} {_pct(s.call_savings):>9s} "
+                  f"{s.apgr:6.3f} {_pct(s.cpt50):>6s} {_pct(s.cpt80):>6s}{tail}")
     if as_json:
         for data in out.values():
             data.pop("policies")

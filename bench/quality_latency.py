@@ -1,9 +1,10 @@
 """Decision time of the quality strategy: predictor + choice over the catalog's three models.
 
-    PYTHONPATH=src python bench/quality_latency.py
+    PYTHONPATH=src python bench/quality_latency.py [runs]
 
 Prints the median and 99th percentile per decision for a short, a typical and a long prompt,
-after a warm-up (weights are loaded once, on first use).
+after a warm-up (weights are loaded once, before timing). `scripts/quality_embed.py` times the
+embedding experiment on the same prompts.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import time
 
 from router.catalog import builtin_catalog
 from router.messages import build_request
-from router.quality.predictor import default_predictor
-from router.quality.strategy import choose
+from router.quality.predictor import Predictor
+from router.quality.strategy import QualityStrategy, choose
 
 __all__ = ["PROMPTS", "main"]
 
@@ -32,27 +33,36 @@ PROMPTS = {
 }
 
 
-def main(argv: list[str]) -> int:
-    runs = int(argv[0]) if argv else 3000
+def bench(label: str, predictor: Predictor, runs: int, warmup: int) -> None:
     catalog = builtin_catalog()
     specs = [catalog.get(name) for name in ("gpt-4o", "gpt-4o-mini", "mistral-nemo")]
-    predictor = default_predictor()
-    for label, text in PROMPTS.items():
+    strategy = QualityStrategy(predictor=predictor)
+    for name, text in PROMPTS.items():
         request = build_request([{"role": "user", "content": text}])
         tokens = [len(text) // 4 + 8] * 3
-        for _ in range(200):  # warm-up
-            choose(predictor.predict(request), specs, tokens, min_quality=0.95,
+
+        def decide() -> None:
+            prediction = predictor.predict(request)  # noqa: B023
+            choose(prediction, specs, tokens, tolerance=strategy.tolerance(prediction.family),  # noqa: B023
                    reference_tokens=1000)
+
+        for _ in range(warmup):
+            decide()
         times = []
         for _ in range(runs):
             start = time.perf_counter_ns()
-            choose(predictor.predict(request), specs, tokens, min_quality=0.95,
-                   reference_tokens=1000)
+            decide()
             times.append(time.perf_counter_ns() - start)
         times.sort()
         median = statistics.median(times) / 1000
-        p99 = times[int(0.99 * len(times))] / 1000
-        print(f"{label:22s} median {median:7.1f} us   p99 {p99:7.1f} us")
+        p99 = times[min(len(times) - 1, int(0.99 * len(times)))] / 1000
+        print(f"{label:6s} {name:22s} median {median:9.1f} us   p99 {p99:9.1f} us")
+
+
+def main(argv: list[str]) -> int:
+    args = [a for a in argv if not a.startswith("--")]
+    runs = int(args[0]) if args else 3000
+    bench("light", QualityStrategy().predictor, runs, 200)
     return 0
 
 

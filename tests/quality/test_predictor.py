@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from router.messages import build_request
-from router.quality.features import DENSE_FEATURES, extract
-from router.quality.predictor import QualityPredictor, default_predictor
+from router.quality.features import DENSE_FEATURES, FAMILIES, extract
+from router.quality.predictor import KnobMap, QualityPredictor, default_predictor
 from router.quality.tasks import TaskType, classify
 from router.types import ImagePart, Message, TextPart
 
@@ -19,20 +19,33 @@ def test_shipped_weights_are_small_and_match_the_features() -> None:
     assert len(raw) < 100_000
     weights = json.loads(raw)
     assert tuple(weights["dense"]) == DENSE_FEATURES
+    assert set(weights["families"]) == set(FAMILIES)
 
 
-def test_prediction_is_a_probability_and_deterministic() -> None:
+def test_prediction_is_deterministic_and_relative_to_its_family() -> None:
     request = build_request("What is 17 * 23? Show your steps.")
     first = default_predictor().predict(request)
-    assert 0.0 < first.p_strong_better < 1.0
+    assert first.advantage > 0.0
+    assert first.relative > 0.0
+    assert first.family in FAMILIES
     assert first == default_predictor().predict(request)
-    assert first.p_cheap_ok == pytest.approx(1 - first.p_strong_better)
+    mc = default_predictor().predict(build_request("Which?\nA. x\nB. y\nC. z\nD. w\nAnswer:"))
+    assert mc.family == "mc"
 
 
 def test_retrained_features_are_refused() -> None:
     with pytest.raises(Exception, match="retrain"):
-        QualityPredictor({"dense": ["bias"], "buckets": 0, "mean": [0], "scale": [1],
-                          "weights": [0], "base_rate": 0.2})
+        QualityPredictor({"format": 2, "dense": ["bias"], "families": {}, "knob_map": [[0.9, 0.1]]})
+    with pytest.raises(Exception, match="retrain"):  # the first format
+        QualityPredictor({"dense": list(DENSE_FEATURES), "buckets": 0, "base_rate": 0.2})
+
+
+def test_knob_map_interpolates_and_clamps() -> None:
+    knob = KnobMap([[0.8, 1.0], [0.9, 0.5], [1.0, 0.1]])
+    assert knob.tolerance_for(0.5) == 1.0
+    assert knob.tolerance_for(0.85) == pytest.approx(0.75)
+    assert knob.tolerance_for(0.999) == pytest.approx(0.104)
+    assert knob.tolerance_for(1.0) == 0.0
 
 
 def test_decision_takes_well_under_a_millisecond() -> None:

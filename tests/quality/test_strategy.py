@@ -10,7 +10,8 @@ from router.catalog import builtin_catalog
 from router.errors import ConfigError
 from router.quality.calibrate import calibrate
 from router.quality.evaluate import run_eval
-from router.quality.predictor import Prediction
+from router.quality.features import FAMILIES
+from router.quality.predictor import Prediction, default_predictor
 from router.quality.strategy import QualityStrategy, choose
 from router.quality.tasks import TaskType
 
@@ -18,29 +19,55 @@ CATALOG = builtin_catalog()
 SPECS = [CATALOG.get(n) for n in ("gpt-4o", "gpt-4o-mini", "mistral-nemo")]
 
 
-def pick(relative: float, q: float, tokens: int = 1000, task: TaskType = TaskType.KNOWLEDGE,
-         reference: int | None = 1000) -> str:
+def pick(relative: float, tolerance: float, tokens: int = 1000,
+         task: TaskType = TaskType.KNOWLEDGE, reference: int | None = 1000) -> str:
     prediction = Prediction(0.2 * relative, relative, task)
-    index = choose(prediction, SPECS, [tokens] * 3, min_quality=q, reference_tokens=reference).index
+    index = choose(prediction, SPECS, [tokens] * 3, tolerance=tolerance,
+                   reference_tokens=reference).index
     return SPECS[index].name
 
 
-def test_the_knob_runs_from_best_to_cheapest() -> None:
-    assert pick(1.0, 1.0) == "gpt-4o"
-    assert pick(1.0, 0.0) == "mistral-nemo"
-    # mmlu: mini is 7.6% behind gpt-4o, nemo 23% behind: 0.9 takes mini on an average prompt
-    assert pick(1.0, 0.9) == "gpt-4o-mini"
+def test_the_tolerance_runs_from_best_to_cheapest() -> None:
+    assert pick(1.0, 0.0) == "gpt-4o"
+    assert pick(1.0, 5.0) == "mistral-nemo"
+    # mmlu: mini is 7.6% behind gpt-4o, nemo 23% behind: 0.1 takes mini on an average prompt
+    assert pick(1.0, 0.1) == "gpt-4o-mini"
 
 
 def test_harder_prompts_go_to_stronger_models() -> None:
-    assert pick(0.3, 0.95) == "gpt-4o-mini"
-    assert pick(3.0, 0.95) == "gpt-4o"
+    assert pick(0.3, 0.05) == "gpt-4o-mini"
+    assert pick(3.0, 0.05) == "gpt-4o"
 
 
 def test_bigger_requests_accept_more_shortfall_for_the_saving() -> None:
-    assert pick(1.0, 0.95, tokens=500) == "gpt-4o"
-    assert pick(1.0, 0.95, tokens=20_000) != "gpt-4o"
-    assert pick(1.0, 0.95, tokens=20_000, reference=None) == "gpt-4o"
+    assert pick(1.0, 0.05, tokens=500) == "gpt-4o"
+    assert pick(1.0, 0.05, tokens=20_000) != "gpt-4o"
+    assert pick(1.0, 0.05, tokens=20_000, reference=None) == "gpt-4o"
+
+
+def test_min_quality_is_a_calibrated_share_of_quality() -> None:
+    # the knob map turns "keep 95% on average" into a per-request tolerance: stricter -> smaller
+    knobs = [0.0, 0.85, 0.9, 0.95, 0.99, 1.0]
+    for family in FAMILIES:
+        tolerances = [QualityStrategy(min_quality=q).tolerance(family) for q in knobs]
+        assert tolerances == sorted(tolerances, reverse=True)
+        assert tolerances[-1] == 0.0  # 1.0 never trades quality down
+        assert tolerances[0] > 1.0  # 0.0 takes the cheapest candidate
+        assert QualityStrategy(tolerance=0.2).tolerance(family) == 0.2
+
+
+def test_the_default_keeps_trivial_requests_off_the_strong_model(make_router: Any) -> None:
+    router = make_router()
+    decision = router.route("What is 2+2?", strategy=QualityStrategy())
+    assert decision.model != "gpt-4o"
+    note = next(n for n in decision.notes if n.startswith("quality:"))
+    assert "min_quality 0.95 on average" in note
+    assert "light predictor" in note
+
+
+def test_unknown_predictor_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="light"):
+        QualityStrategy(predictor="bert")
 
 
 def test_bad_knob_is_a_config_error() -> None:
@@ -66,3 +93,19 @@ def test_calibrate_finds_a_setting_that_meets_the_target(gsm8k_file: Path) -> No
     assert point.quality >= 0.95 * result.baselines["always:gpt-4o"].quality
     with pytest.raises(ConfigError, match="lower target"):
         calibrate(gsm8k_file, models=MODELS, target=1.5)
+
+
+def test_a_predictor_object_of_your_own_is_used(make_router: Any) -> None:
+    class Hard:
+        name = "hard"
+        knob_maps = default_predictor().knob_maps
+
+        def predict_messages(self, messages: Any, **_: Any) -> Prediction:
+            return Prediction(0.9, 5.0, TaskType.KNOWLEDGE, "open")
+
+        def predict(self, request: Any) -> Prediction:
+            return self.predict_messages(request.messages)
+
+    decision = make_router().route("Say hi.", strategy=QualityStrategy(predictor=Hard()))
+    assert decision.model == "gpt-4o"
+    assert any("hard predictor" in note for note in decision.notes)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from router.types import Message
 
-__all__ = ["DENSE_FEATURES", "Features", "extract", "hashed_words"]
+__all__ = ["DENSE_FEATURES", "FAMILIES", "Features", "extract", "family", "hashed_words"]
 
 _WORD = re.compile(r"[a-z]{2,}")
 _DIGIT = re.compile(r"\d")
@@ -133,3 +133,20 @@ def extract(
     ]
     dense += [1.0 if wordset & group else 0.0 for group in _WORD_GROUPS.values()]
     return Features(tuple(dense), hashed_words(list(wordset), buckets) if buckets else ())
+
+
+#: Request families with their own predictor head: multiple choice, maths word problems, open-ended.
+FAMILIES: tuple[str, ...] = ("mc", "maths", "open")
+_AT = {name: i for i, name in enumerate(DENSE_FEATURES)}
+
+
+def family(features: Features, task: str) -> str:
+    """"mc" (A-D choices), "maths" (two or more numbers, not writing or code), else "open"."""
+    f = features.dense
+    if f[_AT["choices"]] >= 0.75:
+        return "mc"
+    if task in ("writing", "code", "multilingual", "image"):
+        return "open"
+    if f[_AT["log_numbers"]] >= 1.09:  # at least two numbers
+        return "maths"
+    return "open"

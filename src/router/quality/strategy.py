@@ -1,10 +1,15 @@
-"""`strategy="quality"`: the cheapest candidate expected to keep `min_quality` of the best one.
+"""`strategy="quality"`: keep `min_quality` of the best candidate's quality, spend as little as possible.
 
-Expected quality of a candidate on a request = 1 - (its catalog shortfall on the request's task,
-relative to the best candidate) x (how much harder than average the predictor finds the request).
-Size-aware: on a request bigger than `reference_tokens` the saving is bigger, so a proportionally
-larger shortfall is accepted (and a smaller one on a small request). That is the cost-quality
-trade-off a fixed price of quality gives, with `min_quality` meaning what it says at the reference.
+`min_quality=0.95` means: on average over your traffic, keep 95% of the quality the best candidate
+would give. It is turned into a per-request *tolerance* by the predictor's knob map for the
+request's family (multiple choice, maths, open-ended), measured by replaying the training traces
+(`scripts/train_quality.py`); `calibrate()` finds the setting for your own traces.
+Per request, the expected quality of a candidate is
+1 - (its catalog shortfall behind the best candidate on the request's task) x (how much harder than
+average the predictor finds the request), and the cheapest candidate whose shortfall fits the
+tolerance is chosen. Size-aware: the accepted shortfall scales with the money saved relative to a
+request of `reference_tokens` input tokens, so quality is traded where it buys the most dollars
+(the rule that maximises savings at a given average quality, as the oracle's upgrade order does).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from router.catalog import Catalog, ModelSpec, builtin_catalog
 from router.errors import ConfigError
-from router.quality.predictor import Prediction, QualityPredictor, default_predictor
+from router.quality.predictor import Prediction, Predictor, default_predictor
 from router.quality.tasks import catalog_score
 from router.strategies import Ranking, RouteContext, Strategy
 
@@ -24,18 +29,29 @@ if TYPE_CHECKING:
     from router.decision import Candidate
     from router.quality.replay import ReplayItem
 
-__all__ = ["REFERENCE_OUTPUT_TOKENS", "Choice", "QualityStrategy", "choose"]
+__all__ = [
+    "REFERENCE_OUTPUT_TOKENS",
+    "TOLERANCE_SWEEP",
+    "Choice",
+    "QualityReplay",
+    "QualityStrategy",
+    "choose",
+    "resolve_predictor",
+]
 
 #: Output tokens assumed when comparing a request's size with the reference (the router's default
 #: `expected_output_tokens`); the request's own `max_tokens` would say nothing about the answer.
 REFERENCE_OUTPUT_TOKENS = 256
+
+#: Raw per-request tolerances replayed to build a knob map: 0, then 0.002 to 5 geometrically.
+TOLERANCE_SWEEP: tuple[float, ...] = (0.0, *(round(0.002 * 1.12**i, 6) for i in range(70)))
 
 
 @dataclass(frozen=True, slots=True)
 class Choice:
     index: int  # the candidate picked
     expected: tuple[float, ...]  # expected quality relative to the best candidate, 0-1
-    tolerance: float  # shortfall accepted on this request
+    allowed: tuple[float, ...]  # shortfall each candidate was allowed on this request
     score_key: str | None  # the catalog benchmark used
 
 
@@ -48,10 +64,10 @@ def choose(
     specs: Sequence[ModelSpec],
     input_tokens: Sequence[int],
     *,
-    min_quality: float,
+    tolerance: float,
     reference_tokens: int | None,
 ) -> Choice:
-    """Pick among candidates (cheapest first in `specs` order is not assumed). Pure."""
+    """The cheapest candidate whose expected shortfall fits `tolerance` (size-scaled). Pure."""
     key, scores = catalog_score(prediction.task, [s.quality.scores for s in specs])
     known = [s for s in scores if s is not None]
     top = max(known) if known else 0.0
@@ -65,31 +81,45 @@ def choose(
         _cost(spec, tokens, REFERENCE_OUTPUT_TOKENS)
         for spec, tokens in zip(specs, input_tokens, strict=True)
     ]
-    tolerance = 1.0 - min_quality
+    allowed = [0.0] * len(specs)
     pick = best
     for i in sorted(range(len(specs)), key=lambda i: (costs[i], -expected[i])):
         if i == best or costs[i] >= costs[best]:
             break
-        allowed = tolerance
+        allowed[i] = tolerance
         if reference_tokens:
             saving = costs[best] - costs[i]
             at_reference = _cost(specs[best], reference_tokens, REFERENCE_OUTPUT_TOKENS) - _cost(
                 specs[i], reference_tokens, REFERENCE_OUTPUT_TOKENS
             )
             if at_reference > 0:
-                allowed = tolerance * float(saving / at_reference)
-        if 1.0 - expected[i] <= allowed + 1e-12:
+                allowed[i] = tolerance * float(saving / at_reference)
+        if 1.0 - expected[i] <= allowed[i] + 1e-12:
             pick = i
             break
-    return Choice(pick, expected, tolerance, key)
+    return Choice(pick, expected, tuple(allowed), key)
+
+
+def resolve_predictor(predictor: str | Predictor | None) -> Predictor:
+    """None or "light": the shipped < 1 ms predictor; else a `Predictor` object of your own."""
+    if predictor is None or predictor == "light":
+        return default_predictor()
+    if isinstance(predictor, str):
+        raise ConfigError(f"unknown quality predictor {predictor!r}; use 'light' or an object",
+                          path="routing.options.predictor")
+    return predictor
 
 
 class QualityStrategy(Strategy):
-    """Route to the cheapest candidate whose expected quality is at least `min_quality` of the best.
+    """Spend as little as possible while keeping `min_quality` of the best candidate's quality.
 
-    `min_quality=0.95` keeps 95% of the best candidate's expected quality on a request of
-    `reference_tokens` input tokens; `reference_tokens=None` ignores request size.
-    Use `calibrate()` to find the setting that keeps a target share of quality on your traces.
+    `min_quality=0.95` keeps about 95% of the best candidate's quality on average over traffic
+    like the training traces (RouteLLM's MMLU, GSM8K and MT-Bench); `calibrate()` gives the
+    setting for your own traces. 1.0 always takes the best candidate. `predictor` is "light"
+    (the default, pure Python, < 1 ms) or any object with the `Predictor` protocol (e.g. the
+    embedding experiment in scripts/quality_embed.py). `tolerance` sets the raw per-request
+    shortfall instead (advanced; bypasses the knob map). `reference_tokens=None` ignores
+    request size.
     """
 
     name = "quality"
@@ -99,8 +129,9 @@ class QualityStrategy(Strategy):
         *,
         min_quality: float = 0.95,
         reference_tokens: int | None = 1000,
-        predictor: QualityPredictor | None = None,
+        predictor: str | Predictor | None = None,
         catalog: Catalog | None = None,
+        tolerance: float | None = None,
     ) -> None:
         if not 0.0 <= min_quality <= 1.0:
             raise ConfigError(
@@ -110,14 +141,39 @@ class QualityStrategy(Strategy):
         if reference_tokens is not None and reference_tokens <= 0:
             raise ConfigError("must be a positive token count or null",
                               path="routing.options.reference_tokens")
+        if tolerance is not None and tolerance < 0:
+            raise ConfigError("must be 0 or more", path="routing.options.tolerance")
+        if (isinstance(predictor, str) and predictor != "light") or (
+            predictor is not None and not isinstance(predictor, str)
+            and not hasattr(predictor, "predict_messages")
+        ):
+            raise ConfigError(
+                f"unknown quality predictor {predictor!r}; use 'light' or a predictor object "
+                "(scripts/quality_embed.py has an embedding one)",
+                path="routing.options.predictor",
+            )
         self.min_quality = min_quality
         self.reference_tokens = reference_tokens
-        self._predictor = predictor
+        self._predictor_spec = predictor
+        self._predictor: Predictor | None = None
         self._catalog = catalog
+        self._tolerance = tolerance
 
     @property
-    def predictor(self) -> QualityPredictor:
-        return self._predictor or default_predictor()
+    def predictor(self) -> Predictor:
+        if self._predictor is None:
+            self._predictor = resolve_predictor(self._predictor_spec)
+        return self._predictor
+
+    def tolerance_for(self, min_quality: float, family: str) -> float:
+        """The per-request tolerance that `min_quality` means for a request family (`tolerance=`
+        overrides it)."""
+        if self._tolerance is not None:
+            return self._tolerance
+        return self.predictor.knob_maps[family].tolerance_for(min_quality)
+
+    def tolerance(self, family: str) -> float:
+        return self.tolerance_for(self.min_quality, family)
 
     def rank(self, candidates: Sequence[Candidate], ctx: RouteContext) -> Ranking:
         if not candidates:
@@ -127,7 +183,7 @@ class QualityStrategy(Strategy):
             prediction,
             [c.spec for c in candidates],
             [c.input_tokens for c in candidates],
-            min_quality=self.min_quality,
+            tolerance=self.tolerance(prediction.family),
             reference_tokens=self.reference_tokens,
         )
         first = candidates[choice.index]
@@ -137,26 +193,51 @@ class QualityStrategy(Strategy):
             key=lambda c: (-choice.expected[candidates.index(c)], c.estimated_cost),
         )
         expected = ", ".join(
-            f"{c.model} {q:.3f}" for c, q in zip(candidates, choice.expected, strict=True)
+            f"{c.model} {q:.3f} (accepts {1 - a:.3f})" if a else f"{c.model} {q:.3f}"
+            for c, q, a in zip(candidates, choice.expected, choice.allowed, strict=True)
         )
         note = (
             f"quality: task {prediction.task.value} ({choice.score_key or 'no shared score'}), "
-            f"p(strong better) {prediction.p_strong_better:.2f}, expected {expected}; "
-            f"chose {first.model} at min_quality {self.min_quality}"
+            f"{self.predictor.name} predictor, {prediction.relative:.2f}x an average "
+            f"{prediction.family} request; expected {expected}; chose {first.model} "
+            f"(min_quality {self.min_quality} on average -> tolerance "
+            f"{self.tolerance(prediction.family):.3f} at {self.reference_tokens or 'any'} input "
+            "tokens)"
         )
         return Ranking((first, *rest), notes=(note,))
 
-    def replay_policy(self) -> QualityReplay:
-        """This strategy as a replay policy whose knob is `min_quality`."""
-        return QualityReplay(self)
+    def replay_policy(self, *, name: str = "quality", raw: bool = False) -> QualityReplay:
+        """This strategy as a replay policy whose knob is `min_quality` (or, `raw`, the tolerance)."""
+        return QualityReplay(self, name=name, raw=raw)
 
 
 class QualityReplay:
     """Replays `QualityStrategy` over traces; predictions are made once per trace."""
 
-    def __init__(self, strategy: QualityStrategy, *, name: str = "quality") -> None:
+    def __init__(self, strategy: QualityStrategy, *, name: str = "quality", raw: bool = False) -> None:
         self.strategy = strategy
         self.name = name
+        self.raw = raw
+        self._predictions: dict[int, tuple[object, Prediction]] = {}
+
+    def predictions(self, items: Sequence[ReplayItem]) -> list[Prediction]:
+        """One prediction per item, cached per trace object (a sweep predicts once).
+
+        A predictor with `predict_batch(list of message lists)` (the embedding variant) is
+        called once for all the missing ones.
+        """
+        predictor = self.strategy.predictor
+        cache = self._predictions
+        missing = [item for item in items
+                   if (hit := cache.get(id(item.trace))) is None or hit[0] is not item.trace]
+        batch = getattr(predictor, "predict_batch", None)
+        if batch is not None and missing:
+            found = batch([item.trace.messages for item in missing])
+        else:
+            found = [predictor.predict_messages(item.trace.messages) for item in missing]
+        for item, pred in zip(missing, found, strict=True):
+            cache[id(item.trace)] = (item.trace, pred)
+        return [cache[id(item.trace)][1] for item in items]
 
     def route(self, items: Sequence[ReplayItem], knobs: Sequence[float]) -> list[list[str]]:
         if not items:
@@ -164,24 +245,22 @@ class QualityReplay:
         catalog = self.strategy._catalog or builtin_catalog()
         names = list(items[0].options)
         specs = [catalog.get(n) for n in names]
-        predictor = self.strategy.predictor
         prepared = [
-            (predictor.predict_messages(item.trace.messages),
-             [item.options[n].input_tokens for n in names])
-            for item in items
+            (pred, [item.options[n].input_tokens for n in names])
+            for pred, item in zip(self.predictions(items), items, strict=True)
         ]
-        return [
-            [
-                names[
-                    choose(
-                        pred,
-                        specs,
-                        tokens,
-                        min_quality=knob,
-                        reference_tokens=self.strategy.reference_tokens,
-                    ).index
-                ]
-                for pred, tokens in prepared
-            ]
-            for knob in knobs
-        ]
+        routes = []
+        for knob in knobs:
+            per_family: dict[str, float] = {}
+            route = []
+            for pred, tokens in prepared:
+                if self.raw:
+                    tolerance = knob
+                elif (tolerance := per_family.get(pred.family, -1.0)) < 0:
+                    tolerance = per_family[pred.family] = self.strategy.tolerance_for(
+                        knob, pred.family
+                    )
+                route.append(names[choose(pred, specs, tokens, tolerance=tolerance,
+                                          reference_tokens=self.strategy.reference_tokens).index])
+            routes.append(route)
+        return routes
