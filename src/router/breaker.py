@@ -86,8 +86,10 @@ class MemoryBreakerStore:
         self._lock = threading.Lock()
 
     def get_many(self, deployments: Iterable[str]) -> dict[str, BreakerRecord]:
+        if not self._records:  # every deployment healthy: the common case, no lock needed
+            return dict.fromkeys(deployments, _CLEAN)
         with self._lock:
-            return {d: self._records.get(d, BreakerRecord()) for d in deployments}
+            return {d: self._records.get(d, _CLEAN) for d in deployments}
 
     def update(self, deployment: str, change: Change) -> BreakerRecord:
         if deployment not in self._records and change is _reset:
@@ -185,6 +187,8 @@ class CircuitBreaker:
         now = self.clock()
         out: dict[str, str] = {}
         for dep, record in self.store.get_many(deployments).items():
+            if record is _CLEAN:
+                continue
             reason = self._blocked(record, now)
             if reason:
                 out[dep] = reason

@@ -304,7 +304,7 @@ def build_request(
         stops = (stop,) if isinstance(stop, str) else tuple(stop)
         if not all(isinstance(s, str) and s for s in stops) or len(stops) > 4:
             raise InvalidRequestError("give up to 4 non-empty strings", field="stop")
-    parsed_tools = _parse_tools(tools)
+    parsed_tools = _parse_tools(tools) if tools else ()
     meta: dict[str, str] = {}
     for key, value in (metadata or {}).items():
         if not isinstance(key, str):
@@ -314,8 +314,8 @@ def build_request(
         messages=parse_messages(messages),
         max_tokens=max_tokens,
         tools=parsed_tools,
-        tool_choice=_parse_tool_choice(tool_choice, parsed_tools),
-        response_format=_parse_response_format(response_format),
+        tool_choice=None if tool_choice is None else _parse_tool_choice(tool_choice, parsed_tools),
+        response_format=None if response_format is None else _parse_response_format(response_format),
         temperature=None if temperature is None else float(temperature),
         stop=stops,
         metadata=meta,
