@@ -371,3 +371,24 @@ def test_without_budgets_spend_is_still_recorded(make: Any) -> None:
                                          "cost": str(reply.cost)}]
     with pytest.raises(ValueError, match="^by: unknown 'colour'"):
         router.spend(by=["colour"])
+
+
+async def test_without_budgets_nothing_is_held_and_each_call_is_recorded_once(
+        make: Any, scripted: Scripted) -> None:
+    router = make([])
+    live: list[str] = []
+    scripted.during = lambda request: live.append(repr(router.ledger))
+    reply = router.complete("Hello there", user="alice", team="search", tags=["greet"],
+                            max_tokens=100)
+    areply = await router.acomplete("Hello there", max_tokens=100)
+    assert live == ["MemoryLedger(0 live reservations)"] * 2
+    first, second = router.ledger.entries()
+    assert (first.cost, first.outcome, first.model, first.deployment, first.budgets) == (
+        reply.cost, Outcome.OK, reply.model, reply.deployment, ())
+    assert (first.user, first.team, first.tags) == ("alice", "search", ("greet",))
+    assert (second.cost, second.user, second.tags) == (areply.cost, None, ())
+    assert first.reservation != second.reservation
+    scripted.fail = [500, 500, 500]
+    with pytest.raises(ServerError):
+        router.complete("hi", max_tokens=50)
+    assert len(list(router.ledger.entries())) == 2  # a failed call that cost nothing: no entry

@@ -22,7 +22,8 @@ from router.calls import CallState, Try
 from router.decision import Decision
 from router.deployments import Deployment
 from router.errors import BudgetExceeded, LedgerError, NoRouteError
-from router.ledger import Labels, Ledger, Outcome, Reservation
+from router.ledger import Labels, Ledger, MemoryLedger, Outcome, Reservation
+from router.ledger.base import NO_LABELS
 from router.ledger.report import ExportFormat, SpendReport, export_entries, spend_report
 from router.types import Request
 
@@ -75,6 +76,9 @@ class BudgetGuard:
         self._fail_open = fail_open
         self._background: set[asyncio.Future[Any]] = set()
         self._hooks = hooks
+        # No budget to hold money in, and a ledger that cannot be down: a call only needs its
+        # entry written when it ends (`MemoryLedger.record`), not a reservation and a settlement.
+        self._record_only = not self.budgets and isinstance(ledger, MemoryLedger)
 
     def __repr__(self) -> str:
         return f"BudgetGuard({self.ledger!r}, {len(self.budgets)} budgets)"
@@ -114,6 +118,14 @@ class BudgetGuard:
                 continue  # raced by another call: re-read and decide again
             return choice.decision, Hold(self, reservation, choice.decision)
         raise AssertionError("unreachable")
+
+    def _unreserved(self, routing: Routing) -> tuple[Decision, Hold]:
+        decision = routing.decide(routing.budget, {})
+        decision.require_route()
+        scope = routing.scope
+        labels = (NO_LABELS if scope.user is None and scope.team is None and not scope.tags
+                  else Labels(user=scope.user, team=scope.team, tags=scope.tags))
+        return decision, Hold(self, None, decision, record=labels)
 
     # -- drivers ----------------------------------------------------------------------------
 
@@ -188,7 +200,10 @@ class BudgetGuard:
         in scope, atomically; raises `BudgetExceeded` (or `LedgerError` when fail_closed).
         `kind` (stream, is_async) describes the call to hooks that see a refusal."""
         try:
-            result: tuple[Decision, Hold] = self._drive(self._reserve_flow(routing))
+            result: tuple[Decision, Hold] = (
+                self._unreserved(routing) if self._record_only
+                else self._drive(self._reserve_flow(routing))
+            )
         except NoRouteError as exc:
             self._refused(routing.request, exc, **kind)
             raise
@@ -197,7 +212,10 @@ class BudgetGuard:
     async def areserve(self, routing: Routing) -> tuple[Decision, Hold]:
         """The async twin of `reserve()`."""
         try:
-            result: tuple[Decision, Hold] = await self._adrive(self._reserve_flow(routing))
+            result: tuple[Decision, Hold] = (
+                self._unreserved(routing) if self._record_only
+                else await self._adrive(self._reserve_flow(routing))
+            )
         except NoRouteError as exc:
             self._refused(routing.request, exc, is_async=True)
             raise
@@ -231,12 +249,16 @@ class Hold:
     reservation is settled at `call.spent` or released however the call ends. Before an attempt
     whose worst case would take the call past what is held, it calls
     `cover(call.spent + candidate.worst_case_cost)`: that reserves the difference, atomically, or
-    raises `BudgetExceeded`.
+    raises `BudgetExceeded`. With `record` (no budget applies) nothing is held: the call's entry
+    is written, with these labels, when it ends.
     """
 
-    def __init__(self, guard: BudgetGuard, reservation: Reservation | None, decision: Decision):
+    def __init__(self, guard: BudgetGuard, reservation: Reservation | None, decision: Decision,
+                 *, record: Labels | None = None):
         self._guard = guard
-        self.reservation = reservation  # None when the ledger was down and the policy fail_open
+        # None when nothing is held: no budget applies, or the ledger was down and fail_open
+        self.reservation = reservation
+        self._record = record
         self._decision = decision
         self._call: CallState | None = None
         self._closed = False
@@ -269,6 +291,8 @@ class Hold:
     def covers(self, call: CallState, action: Try) -> bool:
         """Cover `action`'s worst case on top of what `call` has spent; when a shared budget
         refuses, record the attempt as skipped (the call state plans what is next) and say so."""
+        if self.reservation is None:  # nothing held, nothing to extend
+            return True
         try:
             self.cover(call.spent + action.candidate.worst_case_cost)
         except BudgetExceeded as exc:
@@ -278,6 +302,8 @@ class Hold:
 
     async def acovers(self, call: CallState, action: Try) -> bool:
         """The async twin of `covers()`."""
+        if self.reservation is None:
+            return True
         try:
             await self.acover(call.spent + action.candidate.worst_case_cost)
         except BudgetExceeded as exc:
@@ -290,7 +316,7 @@ class Hold:
             return None
         self._closed = True
         res, call = self.reservation, self._call
-        if res is None:
+        if res is None and self._record is None:
             return None
         spent = call.spent if call is not None else Decimal(0)
         if exc is None:
@@ -300,10 +326,13 @@ class Hold:
         else:
             outcome = Outcome.FAILED
         if outcome is not Outcome.OK and spent == 0:
-            return _Op("release", (res,))
+            return None if res is None else _Op("release", (res,))
         last = call.attempts[-1] if call is not None and call.attempts else None
         model = last.model if last else self._decision.model
         deployment = last.deployment if last else self._decision.deployment
+        if res is None:
+            return _Op("record", (spent,), {"outcome": outcome, "model": model,
+                                            "deployment": deployment, "labels": self._record})
         return _Op("settle", (res, spent),
                    {"outcome": outcome, "model": model, "deployment": deployment})
 
@@ -316,8 +345,11 @@ class Hold:
         try:
             getattr(self._guard.ledger, op.method)(*op.args, **op.kwargs)
         except Exception:  # the call is over, paid for or not: report, do not mask its outcome
-            log.exception("could not %s reservation %s; it expires after its TTL", op.method,
-                          op.args[0].id)
+            if self.reservation is None:
+                log.exception("could not record the spend of a call")
+            else:
+                log.exception("could not %s reservation %s; it expires after its TTL", op.method,
+                              op.args[0].id)
 
     async def aclose(self, exc: BaseException | None = None) -> None:
         if getattr(self._guard.ledger, "runs_inline", False):

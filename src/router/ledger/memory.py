@@ -116,6 +116,21 @@ class MemoryLedger(BlockingLedger):
             ))
         return True
 
+    def record(self, cost: Decimal, *, outcome: Outcome = Outcome.OK, model: str | None = None,
+               deployment: str | None = None, labels: Labels = NO_LABELS) -> bool:
+        """Write the entry of a call no budget applies to: what `settle` writes for a reservation
+        of no limits, without making one (nothing to hold, so nothing to reserve first)."""
+        units = check_amount(cost, field="cost")
+        rid = f"{self._prefix}{next(self._ids)}"
+        with self._lock:
+            now = self._clock()
+            self._sweep(now)
+            self._entries.append(Entry(
+                at=now, reservation=rid, cost=from_units(units), outcome=outcome, model=model,
+                deployment=deployment, user=labels.user, team=labels.team, tags=labels.tags,
+            ))
+        return True
+
     def release(self, reservation: Reservation) -> bool:
         with self._lock:
             self._sweep(self._clock())
