@@ -200,8 +200,10 @@ class CircuitBreaker:
         A half-open deployment lets exactly one caller through (the probe) until the probe ends
         or `cooldown` passes.
         """
-        now = self.clock()
         record = self.store.get_many([deployment])[deployment]
+        if not record.open_until:  # closed (never opened since the last success): go ahead
+            return None
+        now = self.clock()
         if record.state(now) is BreakerState.CLOSED:
             return None
         reason: list[str] = []

@@ -37,6 +37,8 @@ __all__ = ["SKIPPED", "CallState", "Fail", "Try"]
 log = logging.getLogger("router")
 
 _MIN_ATTEMPT = 0.001  # seconds: less than this left before the deadline is no time at all
+_ZERO = Decimal(0)
+_NO_USAGE = Usage()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +72,7 @@ class CallState:
         self.decision = decision
         self.resilience = resilience if resilience is not None else Resilience()
         self.attempts: list[Attempt] = []
-        self.spent = Decimal(0)
+        self.spent = _ZERO
         self._clock = self.resilience.monotonic
         self._started = self._clock()
         self._index = -1
@@ -116,9 +118,11 @@ class CallState:
         candidates = self.decision.candidates
         # Without fallbacks a request never leaves its first deployment, even when it is skipped.
         end = len(candidates) if self.resilience.retry.fallbacks else max(self._index, 0) + 1
+        total = self.resilience.timeouts.total
         while index < end:
             candidate = candidates[index]
-            remaining = self.remaining()
+            now = self._clock()
+            remaining = None if total is None else total - (now - self._started)
             if remaining is not None and remaining - wait < _MIN_ATTEMPT:
                 if wait and index == self._index:  # no time to wait for a retry: move on
                     self._give_up_on(candidate, "the deadline leaves no time to wait for a retry")
@@ -129,7 +133,7 @@ class CallState:
             if reason is None:
                 if index != self._index:
                     self._index = index
-                    self._retry, self._tried_since = None, self._clock()
+                    self._retry, self._tried_since = None, now
                 left = None if remaining is None else remaining - wait
                 return Try(candidate, self.options_for(candidate, left), wait)
             self._skip(candidate, reason)
@@ -267,7 +271,7 @@ class CallState:
 
     def _cost_of(self, candidate: Candidate, completion: Completion) -> Decimal:
         usage = completion.usage
-        if usage == Usage() and (completion.text or completion.tool_calls):
+        if usage == _NO_USAGE and (completion.text or completion.tool_calls):
             usage = self._estimated_usage(candidate, completion)
         return actual_cost(candidate.target.price, usage)
 
@@ -275,7 +279,7 @@ class CallState:
         """Price the completion and build the reply, with every attempt in its decision."""
         candidate = action.candidate
         usage = completion.usage
-        if usage == Usage() and (completion.text or completion.tool_calls):
+        if usage == _NO_USAGE and (completion.text or completion.tool_calls):
             usage = self._estimated_usage(candidate, completion)
         cost = actual_cost(candidate.target.price, usage)
         self.spent += cost
@@ -309,7 +313,7 @@ class CallState:
     def received_cost(self, action: Try, partial: Completion) -> Decimal:
         """What the tokens of a broken stream cost: reported usage, else the router's count of
         what arrived (input included: the provider billed it); 0 when nothing arrived."""
-        if partial.usage == Usage() and not (partial.text or partial.tool_calls):
+        if partial.usage == _NO_USAGE and not (partial.text or partial.tool_calls):
             return Decimal(0)
         return actual_cost(action.candidate.target.price, self._partial_usage(action, partial))
 
@@ -347,7 +351,7 @@ class CallState:
 
     def _partial_usage(self, action: Try, partial: Completion) -> Usage:
         usage = partial.usage
-        return self._estimated_usage(action.candidate, partial) if usage == Usage() else usage
+        return self._estimated_usage(action.candidate, partial) if usage == _NO_USAGE else usage
 
     def _estimated_usage(self, candidate: Candidate, completion: Completion) -> Usage:
         """Some OpenAI-compatible servers report no usage: bill what we can count, never zero."""

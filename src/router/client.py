@@ -51,6 +51,10 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+_SCOPE_KEYS = ("user", "team", "tags")
+_NO_SCOPE = CallScope(None, None, ())
+
+
 class Router:
     """Routes each request to the cheapest deployment that can take it within its budget.
 
@@ -83,6 +87,7 @@ class Router:
         env = os.environ if env is None else env
         cfg, unset, source = resolve_config(config, env=env)
         self._catalog, self._deployments = build_deployments(cfg, unset, source)
+        self._deployment_ids = tuple(d.id for d in self._deployments)
         self._settings: RoutingSettings = cfg.routing.settings()
         self._strategy = resolve_strategy(strategy or cfg.routing.strategy, **cfg.routing.options)
         self._filters = tuple(filters)
@@ -160,9 +165,11 @@ class Router:
         options: Mapping[str, Any],
     ) -> Routing:
         """The call, ready to be decided within whatever the shared budgets leave of it."""
-        options = dict(options)
-        scope: dict[str, Any] = {k: options.pop(k) for k in ("user", "team", "tags") if k in options}
-        check_scope(scope)
+        scope: dict[str, Any] = {}
+        if not options.keys().isdisjoint(_SCOPE_KEYS):
+            options = dict(options)
+            scope = {k: options.pop(k) for k in _SCOPE_KEYS if k in options}
+            check_scope(scope)
         request = build_request(messages, **options)
         limit = None if budget is None else parse_money(budget, field="budget")
         today = self._clock().date()
@@ -182,13 +189,15 @@ class Router:
             log.debug("decision: %s", decision.deployment or "none")
             return decision
 
+        if not scope:
+            return Routing(request, _NO_SCOPE, limit, decide_within)
         tags = tuple(dict.fromkeys(scope.get("tags") or ()))
         return Routing(request, CallScope(scope.get("user"), scope.get("team"), tags), limit,
                        decide_within)
 
     def _unavailable(self) -> dict[str, str] | None:
         breaker = self._resilience.breaker
-        return None if breaker is None else breaker.unavailable(d.id for d in self._deployments)
+        return None if breaker is None else breaker.unavailable(self._deployment_ids)
 
     def _call(self, request: Request, decision: Decision) -> CallState:
         return CallState(request, decision, resilience=self._resilience)
@@ -219,11 +228,10 @@ class Router:
         """
         routing = self._routing(messages, budget, models, strategy, options)
         decision, hold = self._budgets.reserve(routing)
-        run = partial(self._complete, hold=hold)
         with hold.settling():
             if self._hooks is not None:
-                return self._hooks.call(routing.request, decision, run)
-            return run(routing.request, decision)
+                return self._hooks.call(routing.request, decision, partial(self._complete, hold=hold))
+            return self._complete(routing.request, decision, hold=hold)
 
     def _complete(self, request: Request, decision: Decision, *, hold: Hold) -> Reply:
         call = hold.watch(self._call(request, decision))
@@ -259,11 +267,11 @@ class Router:
         """The async twin of `complete()`; the same decisions, awaited I/O."""
         routing = self._routing(messages, budget, models, strategy, options)
         decision, hold = await self._budgets.areserve(routing)
-        run = partial(self._acomplete, hold=hold)
         async with hold.asettling():
             if self._hooks is not None:
-                return await self._hooks.acall(routing.request, decision, run)
-            return await run(routing.request, decision)
+                return await self._hooks.acall(routing.request, decision,
+                                               partial(self._acomplete, hold=hold))
+            return await self._acomplete(routing.request, decision, hold=hold)
 
     async def _acomplete(self, request: Request, decision: Decision, *, hold: Hold) -> Reply:
         call = hold.watch(self._call(request, decision))

@@ -7,6 +7,7 @@ Every deployment left out gets a reason (lifecycle, key, capability, context, bu
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -135,11 +136,14 @@ class Decision:
 
     def evolve(self, **changes: Any) -> Decision:
         """A copy with `changes`; cheaper than `dataclasses.replace` on the per-request path."""
+        unknown = changes.keys() - _DECISION_FIELDS
+        if unknown:
+            raise TypeError(f"Decision has no field(s) {', '.join(unknown)}")
         new = object.__new__(Decision)
-        for name in self.__slots__:
-            object.__setattr__(new, name, changes.pop(name) if name in changes else getattr(self, name))
-        if changes:
-            raise TypeError(f"Decision has no field(s) {', '.join(changes)}")
+        for name, value in zip(_DECISION_FIELDS, _decision_values(self), strict=True):
+            _set(new, name, value)
+        for name, value in changes.items():
+            _set(new, name, value)
         return new
 
     def require_streamable(self) -> None:
@@ -157,6 +161,10 @@ class Decision:
             return self.candidates[0]
         raise _no_route_error(self)
 
+
+_DECISION_FIELDS = Decision.__slots__
+_decision_values = operator.attrgetter(*_DECISION_FIELDS)
+_set = object.__setattr__
 
 Check = Callable[[Deployment, RouteContext], str | None]
 
@@ -194,13 +202,15 @@ def decide(
     kinds: dict[str, str] = {}
     capable: list[Candidate] = []
     keyed = any(d.has_key for d in deployments if models is None or d.model in models)
+    has_images = request.has_images
+    own_budgets = deployment_budgets or {}
     cheapest_needed: Decimal | None = None
     for dep in deployments:
         if models is not None and dep.model not in models:
             continue
-        kind, reason = _static_reason(dep, request, today, keyed, unavailable)
+        kind, reason = _static_reason(dep, request, today, keyed, unavailable, has_images)
         if reason is None:
-            own = (deployment_budgets or {}).get(dep.id)
+            own = own_budgets.get(dep.id) if own_budgets else None
             limit = own if budget is None or (own is not None and own < budget) else budget
             cand, kind, reason, needed = _price(dep, ctx, settings, limit)
             if needed is not None and (cheapest_needed is None or needed < cheapest_needed):
@@ -224,7 +234,7 @@ def decide(
         kinds.update(dict.fromkeys(ranking.excluded, "strategy"))
         order = _group_by_model(ranking.order)
         notes += ranking.notes
-    if any(c.output_capped for c in order[:1]):
+    if order and order[0].output_capped:
         c = order[0]
         notes.append(
             f"max_tokens was not set: output capped at {c.max_output_tokens} tokens "
@@ -262,6 +272,7 @@ def _static_reason(
     today: dt.date,
     keyed: bool,
     unavailable: Mapping[str, str] | None,
+    has_images: bool,
 ) -> tuple[str, str | None]:
     if unavailable and dep.id in unavailable:
         return "unavailable", unavailable[dep.id]
@@ -274,7 +285,7 @@ def _static_reason(
     if keyed and not dep.has_key:
         return "key", "no API key" + (f" (set {dep.key_env})" if dep.key_env else "")
     spec = dep.spec
-    if request.has_images and not spec.takes_images:
+    if has_images and not spec.takes_images:
         return "capability", "does not take image input"
     if request.tools and not spec.capabilities.tools:
         return "capability", "does not support tools"
@@ -334,6 +345,8 @@ def _price(
 
 def _group_by_model(order: Sequence[Candidate]) -> tuple[Candidate, ...]:
     """Keep the strategy's order of models, but try every deployment of a model before the next."""
+    if len(order) < 2:
+        return tuple(order)
     groups: dict[str, list[Candidate]] = {}
     for c in order:
         groups.setdefault(c.model, []).append(c)

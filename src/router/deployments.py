@@ -100,17 +100,24 @@ class Deployment:
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     context_window: int = 0
     max_output_tokens: int = 0
+    # Asked on every decision, fixed once built: worked out here rather than per request.
+    _has_key: bool = field(init=False, repr=False, compare=False)
+    _lifecycle: Lifecycle | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_has_key", bool(self.api_key) or not self.key_required)
+        object.__setattr__(self, "_lifecycle", self.spec.lifecycle_on(self.host))
 
     @property
     def has_key(self) -> bool:
-        return bool(self.api_key) or not self.key_required
+        return self._has_key
 
     @property
     def lifecycle(self) -> Lifecycle | None:
-        return self.spec.lifecycle_on(self.host)
+        return self._lifecycle
 
     def lifecycle_state(self, today: dt.date) -> LifecycleState:
-        entry = self.lifecycle
+        entry = self._lifecycle
         if entry is None:
             return LifecycleState.ACTIVE
         if entry.shutdown_on is not None and today >= entry.shutdown_on:

@@ -38,14 +38,16 @@ def parse_messages(messages: MessagesLike) -> tuple[Message, ...]:
     """Validate and normalise chat messages. A plain string is one user message."""
     if isinstance(messages, str):
         return (Message("user", (TextPart(messages),)),)
-    if isinstance(messages, Mapping) or not isinstance(messages, Sequence):
+    if type(messages) is not list and (
+        isinstance(messages, Mapping) or not isinstance(messages, Sequence)
+    ):
         raise InvalidRequestError(
             'expected a list of messages like [{"role": "user", "content": "..."}] or a string',
             field="messages",
         )
     if not messages:
         raise InvalidRequestError("is empty; send at least one message", field="messages")
-    out = tuple(_parse_message(m, f"messages[{i}]") for i, m in enumerate(messages))  # type: ignore[arg-type]
+    out = tuple(_parse_message(m, i) for i, m in enumerate(messages))  # type: ignore[arg-type]
     if all(m.role == "system" for m in out):
         raise InvalidRequestError(
             "holds only system messages; add a user message", field="messages"
@@ -56,14 +58,15 @@ def parse_messages(messages: MessagesLike) -> tuple[Message, ...]:
 _SIMPLE_ROLES = frozenset({"system", "user", "assistant"})
 
 
-def _parse_message(raw: Mapping[str, Any] | Message, where: str) -> Message:
-    if isinstance(raw, Message):
-        return raw
+def _parse_message(raw: Mapping[str, Any] | Message, index: int) -> Message:
     # The common case, {"role": ..., "content": "text"}, skips the general checks below.
     if type(raw) is dict and len(raw) == 2:
         role, content = raw.get("role"), raw.get("content")
         if role in _SIMPLE_ROLES and type(content) is str and content:
             return Message(role, (TextPart(content),))
+    if isinstance(raw, Message):
+        return raw
+    where = f"messages[{index}]"
     if not isinstance(raw, Mapping):
         raise InvalidRequestError(
             f'expected a dict like {{"role": "user", "content": "..."}}, got {type(raw).__name__}',
@@ -306,10 +309,11 @@ def build_request(
             raise InvalidRequestError("give up to 4 non-empty strings", field="stop")
     parsed_tools = _parse_tools(tools) if tools else ()
     meta: dict[str, str] = {}
-    for key, value in (metadata or {}).items():
-        if not isinstance(key, str):
-            raise InvalidRequestError("keys must be strings", field="metadata")
-        meta[key] = str(value)
+    if metadata:
+        for key, value in metadata.items():
+            if not isinstance(key, str):
+                raise InvalidRequestError("keys must be strings", field="metadata")
+            meta[key] = str(value)
     return Request(
         messages=parse_messages(messages),
         max_tokens=max_tokens,

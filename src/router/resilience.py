@@ -7,7 +7,6 @@ Pure decisions built on tenacity's strategies (`wait_*`, `stop_*`, `retry_*`): t
 from __future__ import annotations
 
 import functools
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -157,9 +156,13 @@ class Timeouts:
     attempt: float | None = None
 
     def attempt_timeout(self, deployment_timeout: float, remaining: float | None) -> float:
-        limits = [deployment_timeout, self.attempt or math.inf, math.inf if remaining is None
-                  else remaining]
-        return min(limits)
+        """The shortest of the deployment's timeout, `attempt` and what is left of `total`."""
+        timeout = deployment_timeout
+        if self.attempt and self.attempt < timeout:
+            timeout = self.attempt
+        if remaining is not None and remaining < timeout:
+            timeout = remaining
+        return timeout
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,8 @@ class Cheapest(Strategy):
     name = "cheapest"
 
     def rank(self, candidates: Sequence[Candidate], ctx: RouteContext) -> Ranking:
+        if len(candidates) < 2:
+            return Ranking(tuple(candidates))
         order = sorted(
             candidates,
             key=lambda c: (c.estimated_cost, c.worst_case_cost, -general_quality(c.spec)),
@@ -156,6 +158,8 @@ class Best(Strategy):
     name = "best"
 
     def rank(self, candidates: Sequence[Candidate], ctx: RouteContext) -> Ranking:
+        if len(candidates) < 2:
+            return Ranking(tuple(candidates))
         order = sorted(candidates, key=lambda c: (-general_quality(c.spec), c.estimated_cost))
         return Ranking(tuple(order))
 

@@ -11,9 +11,10 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from router.budget_routing import Choice, Decide, choose
@@ -372,24 +373,28 @@ class Hold:
         """Release a reservation whose call never started (a stream never iterated)."""
         self.close(GeneratorExit())
 
-    @contextlib.contextmanager
-    def settling(self) -> Iterator[Hold]:
-        """Settle or release when the block exits, however it exits."""
-        try:
-            yield self
-        except BaseException as exc:
-            self.close(exc)
-            raise
-        self.close()
+    def settling(self) -> Hold:
+        """Settle or release when the block exits, however it exits (`with hold.settling():`)."""
+        return self
 
-    @contextlib.asynccontextmanager
-    async def asettling(self) -> AsyncIterator[Hold]:
-        try:
-            yield self
-        except BaseException as exc:
-            await self.aclose(exc)
-            raise
-        await self.aclose()
+    def asettling(self) -> Hold:
+        """The async twin of `settling()` (`async with hold.asettling():`)."""
+        return self
+
+    # A class-based context manager, not a generator one: it runs on every call.
+    def __enter__(self) -> Hold:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close(exc)
+
+    async def __aenter__(self) -> Hold:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose(exc)
 
     @contextlib.contextmanager
     def released_on_error(self) -> Iterator[Hold]:

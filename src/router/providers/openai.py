@@ -116,9 +116,9 @@ class OpenAIProvider(Provider):
         calls = tuple(
             ToolCall(c.id, c.function.name,
                      parse_arguments(c.function.arguments, deployment=dep, name=c.function.name))
-            for c in (message.tool_calls or ())
+            for c in message.tool_calls
             if getattr(c, "function", None) is not None
-        )
+        ) if message.tool_calls else ()
         return Completion(
             text=message.content or "",
             finish_reason=finish_reason(choice.finish_reason),
