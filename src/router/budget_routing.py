@@ -5,7 +5,6 @@ budgets that run ahead prefer cheaper models.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
@@ -70,8 +69,7 @@ def choose(decide: Decide, *, budget: Decimal | None, applied: Applied,
     if any(b.budget.on_exceed is OnExceed.REJECT for b in applied):
         cap, per_all = room(rejecting, common_down), per_deployment(tuple(OnExceed))
         if _all_fit(preferred, cap, per_all):  # deciding again would change only the budget
-            decision = copy.copy(preferred)
-            object.__setattr__(decision, "budget", cap)
+            decision = preferred.evolve(budget=cap)
         else:
             decision = _paced(decide(cap, per_all), applied, balances, now)
         first = preferred.chosen

@@ -136,11 +136,11 @@ class Decision:
 
     def evolve(self, **changes: Any) -> Decision:
         """A copy with `changes`; cheaper than `dataclasses.replace` on the per-request path."""
-        unknown = changes.keys() - _DECISION_FIELDS
-        if unknown:
+        if not _DECISION_FIELD_SET.issuperset(changes):
+            unknown = changes.keys() - _DECISION_FIELD_SET
             raise TypeError(f"Decision has no field(s) {', '.join(unknown)}")
         new = object.__new__(Decision)
-        for name, value in zip(_DECISION_FIELDS, _decision_values(self), strict=True):
+        for name, value in zip(_DECISION_FIELDS, _decision_values(self)):  # noqa: B905 (same length)
             _set(new, name, value)
         for name, value in changes.items():
             _set(new, name, value)
@@ -163,6 +163,7 @@ class Decision:
 
 
 _DECISION_FIELDS = Decision.__slots__
+_DECISION_FIELD_SET = frozenset(_DECISION_FIELDS)
 _decision_values = operator.attrgetter(*_DECISION_FIELDS)
 _set = object.__setattr__
 

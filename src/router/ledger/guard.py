@@ -282,12 +282,18 @@ class Hold:
         if res is not None and not self._closed and total > res.amount:
             self.reservation = yield _Op("extend", (res, total - res.amount), fallback=res)
 
+    def _held_enough(self, total: Decimal) -> bool:
+        res = self.reservation
+        return res is None or self._closed or total <= res.amount
+
     def cover(self, total: Decimal) -> None:
         """Make sure `total` USD is held for this call, extending the reservation if needed."""
-        self._guard._drive(self._cover_flow(total))
+        if not self._held_enough(total):  # the first attempt is always held already
+            self._guard._drive(self._cover_flow(total))
 
     async def acover(self, total: Decimal) -> None:
-        await self._guard._adrive(self._cover_flow(total))
+        if not self._held_enough(total):
+            await self._guard._adrive(self._cover_flow(total))
 
     def covers(self, call: CallState, action: Try) -> bool:
         """Cover `action`'s worst case on top of what `call` has spent; when a shared budget
