@@ -223,3 +223,18 @@ def test_decide_is_pure() -> None:
     a = decide(req, deps, strategy=Cheapest(), budget=Decimal("0.01"), today=TODAY)
     b = decide(req, deps, strategy=Cheapest(), budget=Decimal("0.01"), today=TODAY)
     assert a == b
+
+
+def test_evolve_copies_every_field_but_the_changed_ones() -> None:
+    from router.decision import Attempt, Decision
+
+    base = Decision((), {"m": "why"}, {"d": "why"}, "cheapest", budget=Decimal("0.01"),
+                    max_tokens=5, notes=("n",), cheapest_cost=Decimal("0.001"))
+    attempts = (Attempt("d", "m", "ok"),)
+    assert base.evolve(attempts=attempts) == Decision(
+        (), {"m": "why"}, {"d": "why"}, "cheapest", budget=Decimal("0.01"), max_tokens=5,
+        notes=("n",), attempts=attempts, cheapest_cost=Decimal("0.001"))
+    assert base.evolve() == base
+    assert base.attempts == ()
+    with pytest.raises(TypeError, match="no field"):
+        base.evolve(colour="red")
