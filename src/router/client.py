@@ -51,8 +51,7 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-_SCOPE_KEYS = ("user", "team", "tags")
-_NO_SCOPE = CallScope(None, None, ())
+_SCOPE_KEYS, _NO_SCOPE = ("user", "team", "tags"), CallScope(None, None, ())
 
 
 class Router:
@@ -189,11 +188,9 @@ class Router:
             log.debug("decision: %s", decision.deployment or "none")
             return decision
 
-        if not scope:
-            return Routing(request, _NO_SCOPE, limit, decide_within)
         tags = tuple(dict.fromkeys(scope.get("tags") or ()))
-        return Routing(request, CallScope(scope.get("user"), scope.get("team"), tags), limit,
-                       decide_within)
+        who = CallScope(scope.get("user"), scope.get("team"), tags) if scope else _NO_SCOPE
+        return Routing(request, who, limit, decide_within)
 
     def _unavailable(self) -> dict[str, str] | None:
         breaker = self._resilience.breaker

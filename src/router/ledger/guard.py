@@ -14,7 +14,6 @@ import os
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from router.budget_routing import Choice, Decide, choose
@@ -24,7 +23,6 @@ from router.decision import Decision
 from router.deployments import Deployment
 from router.errors import BudgetExceeded, LedgerError, NoRouteError
 from router.ledger import Labels, Ledger, MemoryLedger, Outcome, Reservation
-from router.ledger.base import NO_LABELS
 from router.ledger.report import ExportFormat, SpendReport, export_entries, spend_report
 from router.types import Request
 
@@ -60,7 +58,7 @@ class _Op:
 
 
 Flow = Generator[_Op, Any, Any]
-_NOTHING = Applied()
+_NOTHING, _NO_LABELS = Applied(), Labels()
 
 
 class BudgetGuard:
@@ -123,10 +121,9 @@ class BudgetGuard:
     def _unreserved(self, routing: Routing) -> tuple[Decision, Hold]:
         decision = routing.decide(routing.budget, {})
         decision.require_route()
-        scope = routing.scope
-        labels = (NO_LABELS if scope.user is None and scope.team is None and not scope.tags
-                  else Labels(user=scope.user, team=scope.team, tags=scope.tags))
-        return decision, Hold(self, None, decision, record=labels)
+        user, team, tags = routing.scope.user, routing.scope.team, routing.scope.tags
+        return decision, Hold(self, None, decision, record=Labels(user, team, tags)
+                              if user or team or tags else _NO_LABELS)
 
     # -- drivers ----------------------------------------------------------------------------
 
@@ -201,10 +198,8 @@ class BudgetGuard:
         in scope, atomically; raises `BudgetExceeded` (or `LedgerError` when fail_closed).
         `kind` (stream, is_async) describes the call to hooks that see a refusal."""
         try:
-            result: tuple[Decision, Hold] = (
-                self._unreserved(routing) if self._record_only
+            result: tuple[Decision, Hold] = self._unreserved(routing) if self._record_only \
                 else self._drive(self._reserve_flow(routing))
-            )
         except NoRouteError as exc:
             self._refused(routing.request, exc, **kind)
             raise
@@ -213,10 +208,8 @@ class BudgetGuard:
     async def areserve(self, routing: Routing) -> tuple[Decision, Hold]:
         """The async twin of `reserve()`."""
         try:
-            result: tuple[Decision, Hold] = (
-                self._unreserved(routing) if self._record_only
+            result: tuple[Decision, Hold] = self._unreserved(routing) if self._record_only \
                 else await self._adrive(self._reserve_flow(routing))
-            )
         except NoRouteError as exc:
             self._refused(routing.request, exc, is_async=True)
             raise
@@ -257,8 +250,7 @@ class Hold:
     def __init__(self, guard: BudgetGuard, reservation: Reservation | None, decision: Decision,
                  *, record: Labels | None = None):
         self._guard = guard
-        # None when nothing is held: no budget applies, or the ledger was down and fail_open
-        self.reservation = reservation
+        self.reservation = reservation  # None: no budget applies, or ledger down and fail_open
         self._record = record
         self._decision = decision
         self._call: CallState | None = None
@@ -282,13 +274,12 @@ class Hold:
         if res is not None and not self._closed and total > res.amount:
             self.reservation = yield _Op("extend", (res, total - res.amount), fallback=res)
 
-    def _held_enough(self, total: Decimal) -> bool:
-        res = self.reservation
-        return res is None or self._closed or total <= res.amount
+    def _held_enough(self, total: Decimal) -> bool:  # always so for a call's first attempt
+        return self.reservation is None or self._closed or total <= self.reservation.amount
 
     def cover(self, total: Decimal) -> None:
         """Make sure `total` USD is held for this call, extending the reservation if needed."""
-        if not self._held_enough(total):  # the first attempt is always held already
+        if not self._held_enough(total):
             self._guard._drive(self._cover_flow(total))
 
     async def acover(self, total: Decimal) -> None:
@@ -380,27 +371,23 @@ class Hold:
         self.close(GeneratorExit())
 
     def settling(self) -> Hold:
-        """Settle or release when the block exits, however it exits (`with hold.settling():`)."""
+        """Settle or release when the block exits, however it exits (`with hold.settling():`;
+        `async with hold.asettling():`). A class-based context manager: it runs on every call."""
         return self
 
-    def asettling(self) -> Hold:
-        """The async twin of `settling()` (`async with hold.asettling():`)."""
-        return self
+    asettling = settling
 
-    # A class-based context manager, not a generator one: it runs on every call.
     def __enter__(self) -> Hold:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close(exc)
+    def __exit__(self, *exc_info: Any) -> None:  # (type, error, traceback)
+        self.close(exc_info[1])
 
     async def __aenter__(self) -> Hold:
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        await self.aclose(exc)
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.aclose(exc_info[1])
 
     @contextlib.contextmanager
     def released_on_error(self) -> Iterator[Hold]:
