@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import statistics
 import time
@@ -213,6 +214,8 @@ def count_only(kind: str, n: int) -> None:
     """`n` calls of one client and nothing else, for instruction counts under callgrind: run it
     with two values of `n` and divide the difference by theirs (start-up cancels out)."""
     router = None if kind in ("raw", "araw") else make_router(CONFIG_OF[kind.removeprefix("a")])
+    # Collections of the start-up heap would land at random in one run or the other.
+    gc.freeze()
     if kind.startswith("a"):
         acall = raw_async() if router is None else (
             lambda: router.acomplete(MESSAGES, max_tokens=MAX_TOKENS))
