@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from router.decision import Candidate
 
 __all__ = [
+    "NAMED_VALIDATORS",
     "REFUSAL_PATTERNS",
     "CascadeStrategy",
-    "NAMED_VALIDATORS",
     "Check",
     "Validator",
     "Verdict",
