@@ -281,12 +281,14 @@ def report(root: Path, checkers: dict[str, AnswerChecker]) -> dict[str, Any]:
             risk = np.array([shipped.p_wrong(q, a) if any(ch.isdigit() for ch in a) else 0.0
                              for q, a in zip(data.questions, data.answers, strict=True)])
             rows["cascade: maths check"] = summary(data, curve(data, risk))
+        # A perfect checker (escalates exactly when the strong model scores higher): the ceiling.
+        rows["cascade: perfect check"] = summary(data, curve(data, label(data)))
         cap = 1 - float(sum(data.cheap_first, Decimal(0))
                         / sum((i.options["gpt-4o"].cost for i in data.items), Decimal(0)))
         out[dataset] = {"n": len(data.items), "cascade_cap": cap, "rows": rows}
         print(f"\n{dataset} (test split, n={len(data.items)}; a cascade saves at most "
               f"{cap * 100:.1f}% of always-strong's dollars)")
-        print(f"  {'policy':20s} {'savings@95':>10s} {'calls@95':>9s} {'APGR':>6s}")
+        print(f"  {'policy':24s} {'savings@95':>10s} {'calls@95':>9s} {'APGR':>6s}")
         for name, s in rows.items():
             extra = ""
             if "at_default" in s:
@@ -296,7 +298,7 @@ def report(root: Path, checkers: dict[str, AnswerChecker]) -> dict[str, Any]:
                          f"AUC {d['auc']:.3f}")
             elif "escalated" in s:
                 extra = f"   escalated {s['escalated'] * 100:.1f}%"
-            print(f"  {name:20s} {_pct(s['savings']):>10s} {_pct(s['call_savings']):>9s} "
+            print(f"  {name:24s} {_pct(s['savings']):>10s} {_pct(s['call_savings']):>9s} "
                   f"{s['apgr']:6.3f}{extra}")
     return out
 
