@@ -8,8 +8,9 @@ hedging and self-correction words, length) and a logistic model over them, train
 train split only (`scripts/cascade_eval.py`). Pure Python; weights in `answer_check.json`.
 
     from router.quality.answer_check import maths_answer_check
-    router.complete(messages, strategy="cascade",
-                    strategy_options={"validators": [maths_answer_check()]})
+    from router.quality.cascade import CascadeStrategy
+    router.complete(messages, strategy=CascadeStrategy([maths_answer_check()]))
+    # config file: routing: {strategy: cascade, options: {validators: [maths_answer]}}
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import json
 import math
 import operator
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -260,8 +261,3 @@ def maths_answer_check(
     check.__name__ = "maths_answer_check"
     return check
 
-
-def fit_summary(checker: AnswerChecker, names: Sequence[str] = ANSWER_FEATURES) -> list[str]:
-    """The features by weight, for a training log."""
-    pairs = sorted(zip(names, checker.coef, strict=True), key=lambda p: -abs(p[1]))
-    return [f"{name}: {coef:+.3f}" for name, coef in pairs]
