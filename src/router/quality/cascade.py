@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from router.decision import Candidate
 
 __all__ = [
+    "NAMED_VALIDATORS",
     "REFUSAL_PATTERNS",
     "CascadeStrategy",
     "Check",
@@ -32,6 +33,7 @@ __all__ = [
     "default_validators",
     "finished",
     "matches_schema",
+    "named_validator",
     "not_empty",
     "not_refusal",
     "user_check",
@@ -187,6 +189,32 @@ def default_validators() -> tuple[Validator, ...]:
     return (not_empty(), finished(), not_refusal(), matches_schema())
 
 
+def _maths_answer() -> Validator:
+    from router.quality.answer_check import maths_answer_check  # lazy: loads its weights
+
+    return maths_answer_check()
+
+
+#: Validators by name, for `routing.options.validators` in a config file.
+NAMED_VALIDATORS: dict[str, Callable[[], Validator]] = {
+    "not_empty": not_empty,
+    "finished": finished,
+    "not_refusal": not_refusal,
+    "matches_schema": matches_schema,
+    "maths_answer": _maths_answer,
+}
+
+
+def named_validator(name: str) -> Validator:
+    """A built-in validator by name (default settings): one of `NAMED_VALIDATORS`."""
+    try:
+        return NAMED_VALIDATORS[name]()
+    except KeyError:
+        raise ValueError(
+            f"unknown validator {name!r}; use one of {', '.join(NAMED_VALIDATORS)}"
+        ) from None
+
+
 def check_answer(
     completion: Completion, request: Request, validators: Sequence[Validator] | None = None
 ) -> Verdict:
@@ -212,15 +240,17 @@ class CascadeStrategy(Strategy):
     """`strategy="cascade"`: cheapest first; an answer the validators reject is paid for and the
     request escalates to the next stronger model, while the budget covers that call's worst case.
 
-    `validators`: checks of `(completion, request)` returning a `Verdict`, or plain callables
-    returning True/False, a reason string or None; default: empty, cut off, refusal, schema.
+    `validators`: checks of `(completion, request)` returning a `Verdict`, plain callables
+    returning True/False, a reason string or None, or built-in names (`NAMED_VALIDATORS`, e.g.
+    "maths_answer", the learned maths check); default: empty, cut off, refusal, schema.
     Needs the whole answer before it can escalate, so it serves `complete()`, not `stream()`.
     """
 
     name = "cascade"
 
-    def __init__(self, validators: Sequence[Check] | None = None):
-        chosen = default_validators() if validators is None else tuple(validators)
+    def __init__(self, validators: Sequence[Check | str] | None = None):
+        chosen = default_validators() if validators is None else tuple(
+            named_validator(v) if isinstance(v, str) else v for v in validators)
         if not chosen:
             raise ValueError("a cascade needs at least one validator")
         # user_check passes a Verdict through, so built-in validators wrap harmlessly.
