@@ -1,7 +1,8 @@
 """Timing loops, statistics and the results table shared by the benchmarks.
 
-Each measurement runs one client against the fake provider: sequential latency (ms/request)
-or throughput at a fixed concurrency (requests/s), stopping at a request count or a time cap.
+Each measurement runs one client against the fake provider: sequential latency (ms/request) and
+the client process's CPU per request, or throughput at a fixed concurrency (requests/s),
+stopping at a request count or a time cap.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Result:
     client: str
     stream: bool
     seq_ms: list[float] = field(default_factory=list)
+    seq_cpu_us: list[float] = field(default_factory=list)
     conc_rps: list[float] = field(default_factory=list)
     requests: int = 0
     error: str | None = None
@@ -47,9 +49,12 @@ def median(values: Sequence[float]) -> float | None:
 
 async def sequential_ms(
     call: AsyncCall, stream: bool, *, count: int, cap: float
-) -> tuple[float, int]:
-    """Mean ms per request of ``count`` requests one after another (fewer if ``cap`` s pass)."""
+) -> tuple[float, int, float]:
+    """Mean ms per request of ``count`` requests one after another (fewer if ``cap`` s pass),
+    the number done, and the client process's CPU µs per request (the server runs elsewhere, so
+    this is the client's own work, steadier than wall time on a shared machine)."""
     done = 0
+    cpu = time.process_time()
     started = time.perf_counter()
     deadline = started + cap
     while done < count:
@@ -57,14 +62,16 @@ async def sequential_ms(
         done += 1
         if done % 16 == 0 and time.perf_counter() > deadline:
             break
-    return (time.perf_counter() - started) * 1000 / done, done
+    wall = time.perf_counter() - started
+    return wall * 1000 / done, done, (time.process_time() - cpu) * 1e6 / done
 
 
 def sequential_ms_sync(
     call: SyncCall, stream: bool, *, count: int, cap: float
-) -> tuple[float, int]:
+) -> tuple[float, int, float]:
     """The sync twin of :func:`sequential_ms`."""
     done = 0
+    cpu = time.process_time()
     started = time.perf_counter()
     deadline = started + cap
     while done < count:
@@ -72,7 +79,8 @@ def sequential_ms_sync(
         done += 1
         if done % 16 == 0 and time.perf_counter() > deadline:
             break
-    return (time.perf_counter() - started) * 1000 / done, done
+    wall = time.perf_counter() - started
+    return wall * 1000 / done, done, (time.process_time() - cpu) * 1e6 / done
 
 
 async def concurrent_rps(

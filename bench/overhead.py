@@ -65,8 +65,9 @@ async def _serve_async(spec: ClientSpec, urls: Urls, warmup: int) -> None:
             burst_warm.add(job["stream"])
             for _ in range(3):
                 await asyncio.gather(*(call(job["stream"]) for _ in range(job["concurrency"])))
+        cpu_us = None
         if job["kind"] == "seq":
-            value, done = await sequential_ms(
+            value, done, cpu_us = await sequential_ms(
                 call, job["stream"], count=job["count"], cap=job["cap"]
             )
         else:
@@ -77,7 +78,7 @@ async def _serve_async(spec: ClientSpec, urls: Urls, warmup: int) -> None:
                 concurrency=job["concurrency"],
                 cap=job["cap"],
             )
-        _say({"value": value, "done": done})
+        _say({"value": value, "done": done, "cpu_us": cpu_us})
 
 
 def _serve_sync(spec: ClientSpec, urls: Urls, warmup: int) -> None:
@@ -90,8 +91,10 @@ def _serve_sync(spec: ClientSpec, urls: Urls, warmup: int) -> None:
     _say({"ready": True})
     for line in sys.stdin:
         job = json.loads(line)
-        value, done = sequential_ms_sync(call, job["stream"], count=job["count"], cap=job["cap"])
-        _say({"value": value, "done": done})
+        value, done, cpu_us = sequential_ms_sync(
+            call, job["stream"], count=job["count"], cap=job["cap"]
+        )
+        _say({"value": value, "done": done, "cpu_us": cpu_us})
 
 
 def run_worker(args: argparse.Namespace) -> int:
@@ -134,15 +137,16 @@ class Worker:
         answer: dict[str, Any] = json.loads(line)
         return answer
 
-    def run(self, **job: Any) -> tuple[float, int] | None:
-        """One measurement; ``None`` if the worker has failed."""
+    def run(self, **job: Any) -> tuple[float, int, float | None] | None:
+        """One measurement (value, requests done, client CPU µs/request for sequential runs);
+        ``None`` if the worker has failed."""
         if self.error is not None:
             return None
         assert self._process.stdin is not None
         self._process.stdin.write(json.dumps(job) + "\n")
         self._process.stdin.flush()
         answer = self._read()
-        return (answer["value"], answer["done"]) if answer else None
+        return (answer["value"], answer["done"], answer.get("cpu_us")) if answer else None
 
     def close(self) -> None:
         if self._process.stdin is not None:
@@ -202,7 +206,7 @@ def _report(results: dict[tuple[str, bool], Result], skipped: dict[str, str]) ->
     for (name, stream), r in results.items():
         mode = "stream" if stream else "plain"
         if r.error:
-            rows.append([CLIENTS[name].label, mode, "error", r.error, ""])
+            rows.append([CLIENTS[name].label, mode, "error", r.error, "", ""])
             continue
         rps = median(r.conc_rps)
         rows.append(
@@ -210,30 +214,37 @@ def _report(results: dict[tuple[str, bool], Result], skipped: dict[str, str]) ->
                 CLIENTS[name].label,
                 mode,
                 cell(median(r.seq_ms), ".3f"),
+                cell(median(r.seq_cpu_us), ",.0f"),
                 cell(rps, ",.0f"),
                 str(r.requests),
             ]
         )
     for name, why in skipped.items():
-        rows.append([CLIENTS[name].label, "-", "skipped", why, ""])
-    out = [format_table(["client", "mode", "seq ms/req", "conc req/s", "requests"], rows)]
+        rows.append([CLIENTS[name].label, "-", "skipped", why, "", ""])
+    headers = ["client", "mode", "seq ms/req", "seq client CPU us/req", "conc req/s", "requests"]
+    out = [format_table(headers, rows)]
     ratios = []
     for (name, stream), r in results.items():
         base = results.get((CLIENTS[name].baseline or "", stream))
         if base is None or r.error or base.error:
             continue
         seq = _ratio(median(r.seq_ms), median(base.seq_ms))
+        cpu = _ratio(median(r.seq_cpu_us), median(base.seq_cpu_us))
         conc = _ratio(median(r.conc_rps), median(base.conc_rps))
         ratios.append(
             [
                 f"{CLIENTS[name].label} / {CLIENTS[base.client].label}",
                 "stream" if stream else "plain",
                 cell(seq, ".2f") + ("x" if seq else ""),
+                cell(cpu, ".2f") + ("x" if cpu else ""),
                 cell(conc, ".2f") + ("x" if conc else ""),
             ]
         )
     if ratios:
-        headers = ["ratio (target: seq <= 1.05x, conc >= 0.95x)", "mode", "seq time", "conc req/s"]
+        headers = [
+            "ratio (target: seq <= 1.05x, conc >= 0.95x)", "mode", "seq time", "seq CPU",
+            "conc req/s",
+        ]
         out += ["", format_table(headers, ratios)]
     return "\n".join(out)
 
@@ -289,6 +300,8 @@ def run_all(args: argparse.Namespace) -> int:
                         result.error = worker.error
                         continue
                     (result.seq_ms if kind == "seq" else result.conc_rps).append(measured[0])
+                    if measured[2] is not None:
+                        result.seq_cpu_us.append(measured[2])
                     result.requests += measured[1]
         for worker in workers:
             worker.close()
