@@ -6,6 +6,10 @@ same machine load; the added µs is the median of the per-round differences. A p
 of one routed call follows. Runs in about 30 s:
 
     PYTHONPATH=src python bench/router_work.py [--rounds 15] [--calls 100]
+
+`--server` runs the same interleaved comparison against the fake provider (`router.testing`) in
+another process on 127.0.0.1, over real sockets: the raw SDK with its own client, the router on
+each HTTP stack, timed in this process's CPU (the server's work is not counted). About 1 min.
 """
 
 from __future__ import annotations
@@ -141,6 +145,42 @@ async def measure_async(rounds: int, calls: int) -> None:
     _report("async (median of rounds)", results, "raw openai.AsyncOpenAI")
 
 
+def _cpu_sync(call: Callable[[], object], n: int) -> float:
+    started = time.process_time()
+    for _ in range(n):
+        call()
+    return (time.process_time() - started) * 1e6 / n
+
+
+def measure_server(rounds: int, calls: int) -> None:
+    """Raw SDK against the router over real sockets, interleaved, in client CPU µs per call."""
+    from router.testing import FakeProviderProcess
+
+    with FakeProviderProcess(["--output-tokens", "16"]) as server:
+        base = server.url.rstrip("/") + "/v1"
+        create = openai.OpenAI(api_key="k", base_url=base, max_retries=0).chat.completions.create
+        clients: dict[str, Callable[[], object]] = {
+            "raw openai.OpenAI (its httpx2)": lambda: create(
+                model="gpt-4o-mini", messages=MESSAGES,  # type: ignore[arg-type]
+                max_completion_tokens=MAX_TOKENS)}
+        for stack in ("httpx", "httpx2"):
+            config = {"deployments": [{**_dep("gpt-4o-mini"), "base_url": base}],
+                      "http_client": stack}
+            router = Router(config, env={})
+            clients[f"router.complete, {stack}"] = (
+                lambda r=router: r.complete(MESSAGES, max_tokens=MAX_TOKENS))
+        results: dict[str, list[float]] = {name: [] for name in clients}
+        for call in clients.values():
+            _cpu_sync(call, 100)
+        for i in range(rounds):
+            names = list(clients)
+            names = names[i % len(names):] + names[: i % len(names)]
+            for name in names:
+                results[name].append(_cpu_sync(clients[name], calls))
+    _report("sync, fake provider over 127.0.0.1 (client CPU, median of rounds)", results,
+            "raw openai.OpenAI (its httpx2)")
+
+
 def breakdown(n: int) -> None:
     """The steps of one sync call on the 1-deployment router, each timed alone (µs, median of 5)."""
     from router.types import Completion, FinishReason, Usage
@@ -239,11 +279,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--server", action="store_true",
+                        help="against the fake provider over real sockets (client CPU)")
     parser.add_argument("--count-only", nargs=2, metavar=("CLIENT", "N"),
                         help="raw, router, router3, budget, araw, arouter or abudget: N calls only")
     args = parser.parse_args()
     if args.count_only:
         count_only(args.count_only[0], int(args.count_only[1]))
+        return
+    if args.server:
+        measure_server(args.rounds, args.calls)
         return
     measure_sync(args.rounds, args.calls)
     asyncio.run(measure_async(args.rounds, args.calls))
