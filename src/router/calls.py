@@ -110,6 +110,18 @@ class CallState:
         total = self.resilience.timeouts.total
         return None if total is None else total - (self._clock() - self._started)
 
+    def overdue(self, action: Try) -> ProviderTimeout | None:
+        """The error that stops a stream once the overall deadline has passed, else `None`
+        (checked between chunks; a stalled read is bounded by the attempt's timeout)."""
+        total = self.resilience.timeouts.total
+        if total is None or self._clock() - self._started < total:
+            return None
+        candidate = action.candidate
+        return ProviderTimeout(
+            f"the request's deadline of {total:g}s passed while streaming (raise timeouts.total "
+            "for longer answers)",
+            provider=candidate.target.provider, deployment=candidate.deployment)
+
     # -- planning -----------------------------------------------------------------------------
 
     def _plan(self, index: int, wait: float = 0.0) -> Try | Fail:

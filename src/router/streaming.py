@@ -3,6 +3,7 @@
 A failure before the first token is an ordinary failed attempt (the call state decides whether
 another deployment takes over); after it, the stream raises `StreamError` with the partial text,
 billed for what was received. A stream that ends without a finish reason is truncated, not done.
+The request's overall deadline covers the whole stream: it is checked after every chunk.
 Its budget reservation is settled when the stream ends, breaks or is abandoned.
 """
 
@@ -120,11 +121,14 @@ class ReplyStream(_BaseStream):
             assembler, started, shown = StreamAssembler(), time.perf_counter(), False
             provider = self._provider_for(action.candidate.target)
             try:
-                for chunk in provider.stream(call.request, action.options):
-                    assembler.add(chunk)
-                    if chunk.text:
-                        shown = True
-                        yield chunk.text
+                with contextlib.closing(provider.stream(call.request, action.options)) as chunks:
+                    for chunk in chunks:
+                        assembler.add(chunk)
+                        if chunk.text:
+                            shown = True
+                            yield chunk.text
+                        if (overdue := call.overdue(action)) is not None:
+                            raise overdue
             except ProviderError as exc:
                 error = self._broke(action, assembler, started, exc, shown=shown)
                 if error is None:
@@ -163,11 +167,16 @@ class AsyncReplyStream(_BaseStream):
             assembler, started, shown = StreamAssembler(), time.perf_counter(), False
             provider = self._provider_for(action.candidate.target)
             try:
-                async for chunk in provider.astream(call.request, action.options):
-                    assembler.add(chunk)
-                    if chunk.text:
-                        shown = True
-                        yield chunk.text
+                async with contextlib.aclosing(
+                    provider.astream(call.request, action.options)
+                ) as chunks:
+                    async for chunk in chunks:
+                        assembler.add(chunk)
+                        if chunk.text:
+                            shown = True
+                            yield chunk.text
+                        if (overdue := call.overdue(action)) is not None:
+                            raise overdue
             except ProviderError as exc:
                 error = self._broke(action, assembler, started, exc, shown=shown)
                 if error is None:

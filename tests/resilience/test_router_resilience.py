@@ -22,10 +22,11 @@ from router import (
     RetryPolicy,
     Router,
     ServerError,
+    StreamError,
     Timeouts,
 )
 from router.decision import SKIPPED
-from router.testing import FakeProviderServer, HttpError, StreamCut, slow
+from router.testing import FakeProviderServer, HttpError, Ok, StreamCut, slow
 
 TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {
     "type": "object", "properties": {"query": {"type": "string"}}}}}]
@@ -112,11 +113,19 @@ def test_a_fallback_to_another_model_on_another_adapter(
     assert out.reply.decision.spent == out.reply.cost
 
 
+def warm_up(router: Router, server: FakeProviderServer, mode: str) -> None:
+    """One ordinary request first: a cold process loads the tokenizer and builds the SDK client
+    on its first call (about a second), which a tight deadline would otherwise count."""
+    assert run(router, mode).reply is not None
+    server.clear_log()
+
+
 @pytest.mark.parametrize("mode", ["sync", "async", "stream", "astream"])
 def test_the_overall_deadline_bounds_all_attempts(
     fake_provider: FakeProviderServer, adapter: str, mode: str
 ) -> None:
     router = make_router(fake_provider, adapter, timeouts={"attempt": 0.3, "total": 0.5})
+    warm_up(router, fake_provider, mode)
     fake_provider.push(slow(2.0), times=4)
     started = time.perf_counter()
     out = run(router, mode)
@@ -126,6 +135,32 @@ def test_the_overall_deadline_bounds_all_attempts(
     assert "deadline of 0.5s passed after 2 attempts" in str(out.error)
     assert out.error.decision is not None
     assert out.error.decision.attempts[1].deployment == "primary"
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_the_overall_deadline_covers_the_whole_stream(
+    fake_provider: FakeProviderServer, adapter: str, mode: str
+) -> None:
+    router = make_router(fake_provider, adapter, timeouts={"attempt": 0.3, "total": 0.5})
+    warm_up(router, fake_provider, mode)
+    # 40 words 0.05 s apart: every chunk comes well within the attempt timeout, the whole stream
+    # would take 2 s
+    fake_provider.script(Ok(text=" ".join(["word"] * 40), token_delay=0.05))
+    started = time.perf_counter()
+    out = run(router, mode)
+    elapsed = time.perf_counter() - started
+    assert isinstance(out.error, StreamError)
+    assert "deadline of 0.5s passed while streaming" in str(out.error)
+    assert not out.error.truncated
+    assert out.shown
+    assert out.error.partial_text == out.shown
+    assert out.error.cost is not None
+    assert out.error.cost > 0  # billed for what was received
+    assert elapsed < 1.5
+    assert served_by(fake_provider) == ["primary"]  # text was shown: never retried
+    assert out.error.decision is not None
+    assert out.error.decision.attempts[-1].outcome == "StreamError"
+    assert out.error.decision.spent == out.error.cost
 
 
 def test_a_broken_tool_call_stream_is_billed_and_the_retry_must_fit_the_budget(

@@ -7,7 +7,7 @@ import functools
 import json
 import ssl
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -100,10 +100,10 @@ class Provider(ABC):
     async def acomplete(self, request: Request, options: CallOptions) -> Completion: ...
 
     @abstractmethod
-    def stream(self, request: Request, options: CallOptions) -> Iterator[StreamChunk]: ...
+    def stream(self, request: Request, options: CallOptions) -> Generator[StreamChunk, None, None]: ...
 
     @abstractmethod
-    def astream(self, request: Request, options: CallOptions) -> AsyncIterator[StreamChunk]: ...
+    def astream(self, request: Request, options: CallOptions) -> AsyncGenerator[StreamChunk, None]: ...
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release sync connections."""

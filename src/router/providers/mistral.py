@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Generator
 from typing import Any
 
 from mistralai.client import Mistral, errors
@@ -136,7 +136,7 @@ class MistralProvider(Provider):
         except _ERRORS as exc:
             raise translate_mistral_error(exc, self.deployment.id) from exc
 
-    def stream(self, request: Request, options: CallOptions) -> Iterator[StreamChunk]:
+    def stream(self, request: Request, options: CallOptions) -> Generator[StreamChunk, None, None]:
         try:
             events = self.client.chat.stream(**self._kwargs(request, options))
             with events:
@@ -145,7 +145,7 @@ class MistralProvider(Provider):
         except _ERRORS as exc:
             raise translate_mistral_error(exc, self.deployment.id) from exc
 
-    async def astream(self, request: Request, options: CallOptions) -> AsyncIterator[StreamChunk]:
+    async def astream(self, request: Request, options: CallOptions) -> AsyncGenerator[StreamChunk, None]:
         try:
             events = await self.aclient.chat.stream_async(**self._kwargs(request, options))
             async with events:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Generator
 from typing import Any
 
 import openai
@@ -155,7 +155,7 @@ class OpenAIProvider(Provider):
         kw["stream_options"] = {"include_usage": True}
         return kw
 
-    def stream(self, request: Request, options: CallOptions) -> Iterator[StreamChunk]:
+    def stream(self, request: Request, options: CallOptions) -> Generator[StreamChunk, None, None]:
         try:
             stream = self.client.chat.completions.create(**self._stream_kwargs(request, options))
             with stream:
@@ -167,7 +167,7 @@ class OpenAIProvider(Provider):
         except READ_ERRORS as exc:  # raised while reading the body, unwrapped
             raise translate_transport_error(exc, "openai", self.deployment.id) from exc
 
-    async def astream(self, request: Request, options: CallOptions) -> AsyncIterator[StreamChunk]:
+    async def astream(self, request: Request, options: CallOptions) -> AsyncGenerator[StreamChunk, None]:
         try:
             stream = await self.aclient.chat.completions.create(
                 **self._stream_kwargs(request, options)
