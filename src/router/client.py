@@ -23,7 +23,8 @@ from router.decision import Decision, RoutingSettings, decide
 from router.deployments import Deployment
 from router.errors import ProviderError
 from router.ledger import Ledger, open_ledger
-from router.ledger.guard import BudgetGuard, Hold, Routing
+from router.ledger.guard import BudgetGuard, Routing
+from router.ledger.hold import Hold
 from router.ledger.report import ExportFormat, SpendReport
 from router.lifecycle import notices, substitute_retired
 from router.messages import MessagesLike, build_request, check_scope
@@ -375,6 +376,7 @@ class Router:
         """Close the sync HTTP connections of every adapter (and the ledger the router opened)."""
         for provider in self._providers.values():
             provider.close()
+        self._budgets.closing(self._budgets.flush())
         if self._owns_ledger:
             self.ledger.close()
 
@@ -382,6 +384,7 @@ class Router:
         """Close the async HTTP connections of every adapter (and the ledger the router opened)."""
         for provider in self._providers.values():
             await provider.aclose()
+        self._budgets.closing(await self._budgets.aflush())
         if self._owns_ledger:
             await self.ledger.aclose()
 

@@ -20,7 +20,7 @@ from router.calls import CallState, Fail, Try
 from router.decision import Decision
 from router.deployments import Deployment
 from router.errors import InvalidRequestError, ProviderError, StreamError
-from router.ledger.guard import Hold
+from router.ledger.hold import Hold
 from router.providers.base import Provider, StreamAssembler
 from router.types import Reply
 

@@ -11,25 +11,26 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
 
 from router.budget_routing import Choice, Decide, choose
 from router.budgets import Applied, Budget, CallScope, apply_budgets
-from router.calls import CallState, Try
 from router.decision import Decision
 from router.deployments import Deployment
 from router.errors import BudgetExceeded, LedgerError, NoRouteError
-from router.ledger import Labels, Ledger, MemoryLedger, Outcome, Reservation
+from router.ledger import Labels, Ledger, MemoryLedger
+from router.ledger.hold import LEFT, Flow, Hold, _Op
 from router.ledger.report import ExportFormat, SpendReport, export_entries, spend_report
 from router.types import Request
 
 if TYPE_CHECKING:
     from router.observability.hooks import HookSet
 
-__all__ = ["BudgetGuard", "Hold", "Routing"]
+__all__ = ["BudgetGuard", "Routing"]
 
 log = logging.getLogger("router")
 
@@ -46,18 +47,6 @@ class Routing:
     decide: Decide
 
 
-@dataclass(frozen=True, slots=True)
-class _Op:
-    """A ledger call a flow asks its driver to make; `fallback` answers it when the ledger is down
-    and the policy is fail_open."""
-
-    method: str
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    fallback: Any = None
-
-
-Flow = Generator[_Op, Any, Any]
 _NOTHING, _NO_LABELS = Applied(), Labels()
 
 
@@ -71,8 +60,12 @@ class BudgetGuard:
         self.budgets = tuple(budgets)
         self._pairs = tuple((d.id, d.model) for d in deployments)
         self._clock = clock
-        self._ttl = ttl
+        self.ttl = ttl
         self._fail_open = fail_open
+        # Settlements the ledger refused (it was down): retried before the next reservation, so
+        # that no call of this router starts while spend it already made is unrecorded.
+        self._pending: list[_Op] = []
+        self._pending_lock = threading.Lock()
         self._background: set[asyncio.Future[Any]] = set()
         self._hooks = hooks
         # No budget to hold money in, and a ledger that cannot be down: a call only needs its
@@ -102,20 +95,23 @@ class BudgetGuard:
         return choice.decision
 
     def _reserve_flow(self, routing: Routing) -> Flow:
+        if self._pending:
+            yield from self._flush_flow()
         scope = routing.scope
         labels = Labels(user=scope.user, team=scope.team, tags=scope.tags)
         for attempt in range(_ATTEMPTS):
-            _, choice = yield from self._choose(routing)
+            applied, choice = yield from self._choose(routing)
             chosen = choice.decision.chosen
             assert chosen is not None
             try:
                 reservation = yield _Op("reserve", (choice.limits, chosen.worst_case_cost),
-                                        {"ttl": self._ttl, "labels": labels})
+                                        {"ttl": self.ttl, "labels": labels})
             except BudgetExceeded:
                 if attempt == _ATTEMPTS - 1:
                     raise
                 continue  # raced by another call: re-read and decide again
-            return choice.decision, Hold(self, reservation, choice.decision)
+            return choice.decision, Hold(self, reservation, choice.decision, applied=applied,
+                                         labels=labels)
         raise AssertionError("unreachable")
 
     def _unreserved(self, routing: Routing) -> tuple[Decision, Hold]:
@@ -124,6 +120,86 @@ class BudgetGuard:
         user, team, tags = routing.scope.user, routing.scope.team, routing.scope.tags
         return decision, Hold(self, None, decision, record=Labels(user, team, tags)
                               if user or team or tags else _NO_LABELS)
+
+    def _flush_flow(self) -> Flow:
+        """Retry the settlements the ledger refused earlier, oldest first; when it still refuses,
+        the reservation after this fails too (fail_closed) or goes ahead unbudgeted (fail_open)."""
+        with self._pending_lock:
+            ops, self._pending = self._pending, []
+        for i, op in enumerate(ops):
+            try:
+                done = yield _Op(op.method, op.args, op.kwargs, fallback=LEFT)
+            except LedgerError:
+                done = LEFT
+            if done is LEFT:
+                with self._pending_lock:
+                    self._pending[:0] = ops[i:]
+                if not self._fail_open:
+                    raise LedgerError(
+                        f"the ledger at {self.ledger.url} could not record {len(ops) - i} "
+                        "settlement(s) of earlier calls; no call starts until it can")
+                return
+        if ops:
+            log.info("the ledger recorded %d settlement(s) it had refused", len(ops))
+
+    @property
+    def pending(self) -> int:
+        """Settlements the ledger refused, waiting to be retried."""
+        return len(self._pending)
+
+    def flush(self) -> int:
+        """Retry the waiting settlements now; return how many are still waiting."""
+        if self._pending:
+            with contextlib.suppress(LedgerError):
+                self._drive(self._flush_flow())
+        return self.pending
+
+    async def aflush(self) -> int:
+        if self._pending:
+            with contextlib.suppress(LedgerError):
+                await self._adrive(self._flush_flow())
+        return self.pending
+
+    def closing(self, left: int) -> None:
+        """Say what is lost when the router closes with settlements still unrecorded."""
+        if left:
+            log.error("closing with %d settlement(s) the ledger at %s never recorded: that spend "
+                      "is missing from its budgets", left, self.ledger.url)
+
+    def _defer(self, op: _Op, exc: BaseException) -> None:
+        with self._pending_lock:
+            self._pending.append(op)
+        res = op.args[0] if op.method == "settle" else None
+        log.error("the ledger could not %s %s (%s: %s); kept, and retried before the next call",
+                  op.method, f"reservation {res.id}" if res is not None else "a call's spend",
+                  type(exc).__name__, exc)
+
+    def _finish(self, op: _Op) -> None:
+        """Carry out a call's last ledger operation; never raises (the call is over). A refused
+        settlement is kept for later, a refused release left to expire after the TTL."""
+        try:
+            getattr(self.ledger, op.method)(*op.args, **op.kwargs)
+        except Exception as exc:  # the call's outcome must not be masked by the ledger's
+            self._ended_badly(op, exc)
+
+    async def _afinish(self, op: _Op) -> None:
+        if getattr(self.ledger, "runs_inline", False):
+            self._finish(op)
+            return
+        try:
+            # Shielded: a task cancelled again while settling still records its spend.
+            await asyncio.shield(getattr(self.ledger, "a" + op.method)(*op.args, **op.kwargs))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._ended_badly(op, exc)
+
+    def _ended_badly(self, op: _Op, exc: Exception) -> None:
+        if op.method == "release":
+            log.warning("could not release reservation %s (%s); it expires after its TTL",
+                        op.args[0].id, exc)
+        else:
+            self._defer(op, exc)
 
     # -- drivers ----------------------------------------------------------------------------
 
@@ -139,7 +215,7 @@ class BudgetGuard:
             try:
                 reply = getattr(self.ledger, op.method)(*op.args, **op.kwargs)
             except LedgerError as exc:
-                reply = self._ledger_down(op, exc)
+                reply, error = self._ledger_down(op, exc)
             except BudgetExceeded as exc:
                 error = exc
 
@@ -155,7 +231,7 @@ class BudgetGuard:
             try:
                 reply = await self._aperform(op)
             except LedgerError as exc:
-                reply = self._ledger_down(op, exc)
+                reply, error = self._ledger_down(op, exc)
             except BudgetExceeded as exc:
                 error = exc
 
@@ -179,12 +255,13 @@ class BudgetGuard:
             self._background.add(release)
             release.add_done_callback(self._background.discard)
 
-    def _ledger_down(self, op: _Op, exc: LedgerError) -> Any:
+    def _ledger_down(self, op: _Op, exc: LedgerError) -> tuple[Any, LedgerError | None]:
+        """What the flow gets back: the error (fail_closed), or the op's fallback (fail_open)."""
         if not self._fail_open:
-            raise exc
+            return None, exc
         log.warning("ledger unavailable, continuing without it (on_ledger_error: fail_open): %s",
                     exc)
-        return op.fallback
+        return op.fallback, None
 
     # -- what the shells call ---------------------------------------------------------------
 
@@ -234,166 +311,3 @@ class BudgetGuard:
         entries = self.ledger.entries(since=since.timestamp() if since else None,
                                       until=until.timestamp() if until else None)
         return export_entries(entries, target, format=format)
-
-
-class Hold:
-    """A call's reservation, from before its first attempt until it is settled or released.
-
-    The shell hands it the call's state (`watch`), runs the call inside `settling()`, and so the
-    reservation is settled at `call.spent` or released however the call ends. Before an attempt
-    whose worst case would take the call past what is held, it calls
-    `cover(call.spent + candidate.worst_case_cost)`: that reserves the difference, atomically, or
-    raises `BudgetExceeded`. With `record` (no budget applies) nothing is held: the call's entry
-    is written, with these labels, when it ends.
-    """
-
-    def __init__(self, guard: BudgetGuard, reservation: Reservation | None, decision: Decision,
-                 *, record: Labels | None = None):
-        self._guard = guard
-        self.reservation = reservation  # None: no budget applies, or ledger down and fail_open
-        self._record = record
-        self._decision = decision
-        self._call: CallState | None = None
-        self._closed = False
-
-    def __repr__(self) -> str:
-        amount = self.reservation.amount if self.reservation else None
-        return f"Hold(amount={amount}, closed={self._closed})"
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def watch(self, call: CallState) -> CallState:
-        """Settle at what `call` spends."""
-        self._call = call
-        return call
-
-    def _cover_flow(self, total: Decimal) -> Flow:
-        res = self.reservation
-        if res is not None and not self._closed and total > res.amount:
-            self.reservation = yield _Op("extend", (res, total - res.amount), fallback=res)
-
-    def _held_enough(self, total: Decimal) -> bool:  # always so for a call's first attempt
-        return self.reservation is None or self._closed or total <= self.reservation.amount
-
-    def cover(self, total: Decimal) -> None:
-        """Make sure `total` USD is held for this call, extending the reservation if needed."""
-        if not self._held_enough(total):
-            self._guard._drive(self._cover_flow(total))
-
-    async def acover(self, total: Decimal) -> None:
-        if not self._held_enough(total):
-            await self._guard._adrive(self._cover_flow(total))
-
-    def covers(self, call: CallState, action: Try) -> bool:
-        """Cover `action`'s worst case on top of what `call` has spent; when a shared budget
-        refuses, record the attempt as skipped (the call state plans what is next) and say so."""
-        if self.reservation is None:  # nothing held, nothing to extend
-            return True
-        try:
-            self.cover(call.spent + action.candidate.worst_case_cost)
-        except BudgetExceeded as exc:
-            call.skipped(action, str(exc))
-            return False
-        return True
-
-    async def acovers(self, call: CallState, action: Try) -> bool:
-        """The async twin of `covers()`."""
-        if self.reservation is None:
-            return True
-        try:
-            await self.acover(call.spent + action.candidate.worst_case_cost)
-        except BudgetExceeded as exc:
-            call.skipped(action, str(exc))
-            return False
-        return True
-
-    def _close_op(self, exc: BaseException | None) -> _Op | None:
-        if self._closed:
-            return None
-        self._closed = True
-        res, call = self.reservation, self._call
-        if res is None and self._record is None:
-            return None
-        spent = call.spent if call is not None else Decimal(0)
-        if exc is None:
-            outcome = Outcome.OK
-        elif isinstance(exc, asyncio.CancelledError | GeneratorExit | KeyboardInterrupt):
-            outcome = Outcome.CANCELLED
-        else:
-            outcome = Outcome.FAILED
-        if outcome is not Outcome.OK and spent == 0:
-            return None if res is None else _Op("release", (res,))
-        last = call.attempts[-1] if call is not None and call.attempts else None
-        model = last.model if last else self._decision.model
-        deployment = last.deployment if last else self._decision.deployment
-        if res is None:
-            return _Op("record", (spent,), {"outcome": outcome, "model": model,
-                                            "deployment": deployment, "labels": self._record})
-        return _Op("settle", (res, spent),
-                   {"outcome": outcome, "model": model, "deployment": deployment})
-
-    def close(self, exc: BaseException | None = None) -> None:
-        """Settle at the call's spend (or release when a failed call spent nothing). Never raises:
-        a settlement the ledger refuses is logged, and its reservation expires."""
-        op = self._close_op(exc)
-        if op is None:
-            return
-        try:
-            getattr(self._guard.ledger, op.method)(*op.args, **op.kwargs)
-        except Exception:  # the call is over, paid for or not: report, do not mask its outcome
-            if self.reservation is None:
-                log.exception("could not record the spend of a call")
-            else:
-                log.exception("could not %s reservation %s; it expires after its TTL", op.method,
-                              op.args[0].id)
-
-    async def aclose(self, exc: BaseException | None = None) -> None:
-        if getattr(self._guard.ledger, "runs_inline", False):
-            self.close(exc)
-            return
-        op = self._close_op(exc)
-        if op is None:
-            return
-        work = getattr(self._guard.ledger, "a" + op.method)(*op.args, **op.kwargs)
-        try:
-            # Shielded: a task cancelled again while settling still records its spend.
-            await asyncio.shield(work)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("could not %s reservation %s; it expires after its TTL", op.method,
-                          op.args[0].id)
-
-    def abandon(self) -> None:
-        """Release a reservation whose call never started (a stream never iterated)."""
-        self.close(GeneratorExit())
-
-    def settling(self) -> Hold:
-        """Settle or release when the block exits, however it exits (`with hold.settling():`;
-        `async with hold.asettling():`). A class-based context manager: it runs on every call."""
-        return self
-
-    asettling = settling
-
-    def __enter__(self) -> Hold:
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:  # (type, error, traceback)
-        self.close(exc_info[1])
-
-    async def __aenter__(self) -> Hold:
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        await self.aclose(exc_info[1])
-
-    @contextlib.contextmanager
-    def released_on_error(self) -> Iterator[Hold]:
-        """Release if the block raises (a stream failed to start); otherwise keep holding."""
-        try:
-            yield self
-        except BaseException as exc:
-            self.close(exc)
-            raise

@@ -1,0 +1,253 @@
+"""One call's hold on the shared budgets, from before its first attempt until it is settled.
+
+A call holds the worst case of its next attempt in the budgets of that attempt's deployment. When
+a fallback moves to a deployment under other budgets (another model with its own budget, say),
+what the call spent so far is settled to the budgets it was held in, and the new deployment's
+budgets are reserved before the attempt is sent: each model's and deployment's budget pays for, and
+refuses, its own attempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from router.budgets import Applied
+from router.calls import CallState, Try
+from router.decision import Candidate, Decision
+from router.errors import BudgetExceeded, LedgerError
+from router.ledger.base import Labels, Limit, Outcome, Reservation
+
+if TYPE_CHECKING:
+    from router.ledger.guard import BudgetGuard
+
+__all__ = ["LEFT", "Flow", "Hold"]
+
+log = logging.getLogger("router")
+
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Op:
+    """A ledger call a flow asks its driver to make; `fallback` answers it when the ledger is down
+    and the policy is fail_open."""
+
+    method: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    fallback: Any = None
+
+
+Flow = Generator[_Op, Any, Any]
+LEFT = object()  # the fallback of a settlement that the ledger refused: keep it for later
+
+
+class Hold:
+    """A call's reservation, from before its first attempt until it is settled or released.
+
+    The shell hands it the call's state (`watch`), runs the call inside `settling()`, and so the
+    reservation is settled at what the call spent or released however the call ends. Before each
+    attempt it calls `covers(call, action)`: that holds the attempt's worst case on top of what
+    the call has spent, atomically, in the budgets of the attempt's deployment, or records the
+    attempt as skipped. With `record` (no budget applies) nothing is held: the call's entry is
+    written, with these labels, when it ends. Without `applied` nothing is held either (no
+    budget applies, or the ledger was down under fail_open).
+    """
+
+    def __init__(self, guard: BudgetGuard, reservation: Reservation | None, decision: Decision,
+                 *, record: Labels | None = None, applied: Applied | None = None,
+                 labels: Labels | None = None):
+        self._guard = guard
+        self.reservation = reservation  # the budgets of `_deployment`, for what it spends
+        self._record = record
+        self._decision = decision
+        self._applied = applied
+        self._labels = labels if labels is not None else (
+            reservation.labels if reservation is not None else Labels())
+        self._deployment = decision.deployment  # whose budgets `reservation` holds
+        self._base = _ZERO  # what the call had spent when `reservation` was made
+        self._call: CallState | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        amount = self.reservation.amount if self.reservation else None
+        return f"Hold(amount={amount}, closed={self._closed})"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def watch(self, call: CallState) -> CallState:
+        """Settle at what `call` spends."""
+        self._call = call
+        return call
+
+    # -- before each attempt ----------------------------------------------------------------
+
+    def _cover_flow(self, total: Decimal) -> Flow:
+        res = self.reservation
+        need = total - self._base
+        if res is not None and not self._closed and need > res.amount:
+            self.reservation = yield _Op("extend", (res, need - res.amount), fallback=res)
+
+    def _held_enough(self, total: Decimal) -> bool:  # always so for a call's first attempt
+        res = self.reservation
+        return res is None or self._closed or total - self._base <= res.amount
+
+    def cover(self, total: Decimal) -> None:
+        """Make sure `total` USD (what the call spends in all) is held, extending if needed."""
+        if not self._held_enough(total):
+            self._guard._drive(self._cover_flow(total))
+
+    async def acover(self, total: Decimal) -> None:
+        if not self._held_enough(total):
+            await self._guard._adrive(self._cover_flow(total))
+
+    def _limits(self, deployment: str) -> tuple[Limit, ...]:
+        assert self._applied is not None
+        return tuple(b.limit for b in self._applied.for_candidate(deployment))
+
+    def _move_flow(self, call: CallState, candidate: Candidate) -> Flow:
+        """Hold `candidate`'s worst case in its deployment's budgets, settling what the call
+        spent under the budgets held so far when they differ."""
+        limits, res = self._limits(candidate.deployment), self.reservation
+        if res is not None and limits == res.limits:  # the same budgets: only the amount grows
+            self._deployment = candidate.deployment
+            yield from self._cover_flow(call.spent + candidate.worst_case_cost)
+            return
+        if res is not None:
+            op = self._settle_op(call, Outcome.FAILED)
+            self.reservation = None
+            try:
+                done = yield _Op(op.method, op.args, op.kwargs, fallback=LEFT)
+            except LedgerError as exc:  # fail_closed: this call ends here, its spend is kept
+                self._guard._defer(op, exc)
+                raise
+            if done is LEFT:  # fail_open: go on, and record the spend when the ledger is back
+                self._guard._defer(op, LedgerError("the ledger is unavailable"))
+        self._base, self._deployment = call.spent, candidate.deployment
+        self.reservation = yield _Op("reserve", (limits, candidate.worst_case_cost),
+                                     {"ttl": self._guard.ttl, "labels": self._labels})
+
+    def _moves(self, action: Try) -> bool:
+        return self._applied is not None and action.candidate.deployment != self._deployment
+
+    def covers(self, call: CallState, action: Try) -> bool:
+        """Hold `action`'s worst case on top of what `call` has spent; when a shared budget
+        refuses, record the attempt as skipped (the call state plans what is next) and say so."""
+        if self._applied is None or self._closed:  # nothing is held for this call
+            return True
+        try:
+            if self._moves(action):
+                self._guard._drive(self._move_flow(call, action.candidate))
+            else:
+                self.cover(call.spent + action.candidate.worst_case_cost)
+        except BudgetExceeded as exc:
+            call.skipped(action, str(exc))
+            return False
+        return True
+
+    async def acovers(self, call: CallState, action: Try) -> bool:
+        """The async twin of `covers()`."""
+        if self._applied is None or self._closed:
+            return True
+        try:
+            if self._moves(action):
+                await self._guard._adrive(self._move_flow(call, action.candidate))
+            else:
+                await self.acover(call.spent + action.candidate.worst_case_cost)
+        except BudgetExceeded as exc:
+            call.skipped(action, str(exc))
+            return False
+        return True
+
+    # -- when the call ends -----------------------------------------------------------------
+
+    def _settle_op(self, call: CallState | None, outcome: Outcome) -> _Op:
+        """Settle (or release, when nothing was spent and the call did not succeed) what the
+        call spent since the current reservation was made."""
+        res = self.reservation
+        assert res is not None
+        spent = call.spent - self._base if call is not None else _ZERO
+        if outcome is not Outcome.OK and spent == 0:
+            return _Op("release", (res,))
+        last = call.attempts[-1] if call is not None and call.attempts else None
+        model = last.model if last else self._decision.model
+        deployment = last.deployment if last else self._decision.deployment
+        return _Op("settle", (res, spent),
+                   {"outcome": outcome, "model": model, "deployment": deployment})
+
+    def _close_op(self, exc: BaseException | None) -> _Op | None:
+        if self._closed:
+            return None
+        self._closed = True
+        res, call = self.reservation, self._call
+        if res is None and self._record is None:
+            return None
+        if exc is None:
+            outcome = Outcome.OK
+        elif isinstance(exc, asyncio.CancelledError | GeneratorExit | KeyboardInterrupt):
+            outcome = Outcome.CANCELLED
+        else:
+            outcome = Outcome.FAILED
+        if res is not None:
+            return self._settle_op(call, outcome)
+        spent = call.spent if call is not None else _ZERO
+        if outcome is not Outcome.OK and spent == 0:
+            return None
+        last = call.attempts[-1] if call is not None and call.attempts else None
+        return _Op("record", (spent,), {
+            "outcome": outcome, "model": last.model if last else self._decision.model,
+            "deployment": last.deployment if last else self._decision.deployment,
+            "labels": self._record})
+
+    def close(self, exc: BaseException | None = None) -> None:
+        """Settle at the call's spend (or release when a failed call spent nothing). Never raises:
+        a settlement the ledger refuses is kept and retried before this router's next
+        reservation (see `BudgetGuard.pending`)."""
+        op = self._close_op(exc)
+        if op is not None:
+            self._guard._finish(op)
+
+    async def aclose(self, exc: BaseException | None = None) -> None:
+        op = self._close_op(exc)
+        if op is not None:
+            await self._guard._afinish(op)
+
+    def abandon(self) -> None:
+        """Release a reservation whose call never started (a stream never iterated)."""
+        self.close(GeneratorExit())
+
+    def settling(self) -> Hold:
+        """Settle or release when the block exits, however it exits (`with hold.settling():`;
+        `async with hold.asettling():`). A class-based context manager: it runs on every call."""
+        return self
+
+    asettling = settling
+
+    def __enter__(self) -> Hold:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:  # (type, error, traceback)
+        self.close(exc_info[1])
+
+    async def __aenter__(self) -> Hold:
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.aclose(exc_info[1])
+
+    @contextlib.contextmanager
+    def released_on_error(self) -> Iterator[Hold]:
+        """Release if the block raises (a stream failed to start); otherwise keep holding."""
+        try:
+            yield self
+        except BaseException as exc:
+            self.close(exc)
+            raise

@@ -1,0 +1,198 @@
+"""A call's hold across attempts: a fallback to another model is held in, refused by and booked to
+that model's own budget; a settlement the ledger refuses is kept and retried before the next call."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import warnings
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from tests.ledger.helpers import NOW, MovingClock, config
+
+from router import LedgerError, Router, ServerError
+from router.ledger import Balance, Limit, MemoryLedger, Outcome
+from router.mock import mock_transport
+
+D = Decimal
+DAY = NOW.strftime("%Y-%m-%d")
+MINI, BIG = f"model=gpt-4o-mini/day|gpt-4o-mini|{DAY}", f"model=gpt-4o/day|gpt-4o|{DAY}"
+PAIR = ["gpt-4o-mini", "gpt-4o"]
+
+
+class MiniDown:
+    """The built-in mock, but gpt-4o-mini answers 500; `during` runs while a request is served."""
+
+    def __init__(self) -> None:
+        self.inner = mock_transport()
+        self.served: list[str] = []
+        self.during: Any = None
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        model = json.loads(request.content)["model"]
+        self.served.append(model)
+        if self.during is not None:
+            self.during(model)
+        if model == "gpt-4o-mini":
+            return httpx.Response(500, json={"error": {"message": "down", "type": "server_error"}})
+        return self.inner.handle_request(request)
+
+    def transport(self) -> httpx.MockTransport:
+        async def answer(request: httpx.Request) -> httpx.Response:
+            return self._answer(request)
+
+        transport = httpx.MockTransport(answer)
+        transport.handle_request = self._answer  # type: ignore[method-assign]
+        return transport
+
+
+def per_model(big: str, mini: str = "1") -> list[dict[str, Any]]:
+    return [{"scope": "model", "match": "gpt-4o", "limit": big, "window": "day"},
+            {"scope": "model", "match": "gpt-4o-mini", "limit": mini, "window": "day"}]
+
+
+@pytest.fixture
+def provider() -> MiniDown:
+    return MiniDown()
+
+
+@pytest.fixture
+def make(provider: MiniDown) -> Iterator[Any]:
+    made: list[Router] = []
+
+    def build(budgets: list[dict[str, Any]], *, ledger: Any = None, **extra: Any) -> Router:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            router = Router(config(budgets, **extra), transport=provider.transport(),
+                            clock=MovingClock(), env={}, ledger=ledger)
+        made.append(router)
+        return router
+
+    yield build
+    for router in made:
+        router.close()
+
+
+def balances(router: Router) -> dict[str, Balance]:
+    return router.ledger.balances([MINI, BIG])
+
+
+def test_a_fallback_to_another_model_is_held_in_and_booked_to_that_models_budget(
+        make: Any, provider: MiniDown) -> None:
+    router = make(per_model("1"))
+    big = router.route("Explain tides.", models=["gpt-4o"], max_tokens=200).chosen
+    seen: list[dict[str, Balance]] = []
+    provider.during = lambda model: seen.append(balances(router))
+    reply = router.complete("Explain tides.", models=PAIR, max_tokens=200)
+    assert provider.served == ["gpt-4o-mini", "gpt-4o"]
+    assert reply.model == "gpt-4o"
+    # while gpt-4o answered, its own budget held its worst case and mini's held nothing
+    assert seen[1] == {MINI: Balance(), BIG: Balance(D(0), big.worst_case_cost)}
+    assert balances(router) == {MINI: Balance(), BIG: Balance(reply.cost, D(0))}
+    [entry] = router.ledger.entries()
+    assert (entry.model, entry.outcome, entry.cost) == ("gpt-4o", Outcome.OK, reply.cost)
+    assert entry.budgets == ("model=gpt-4o/day",)
+
+
+async def test_the_async_shell_moves_the_hold_the_same_way(make: Any, provider: MiniDown) -> None:
+    router = make(per_model("1"))
+    reply = await router.acomplete("Explain tides.", models=PAIR, max_tokens=200)
+    assert reply.model == "gpt-4o"
+    assert balances(router) == {MINI: Balance(), BIG: Balance(reply.cost, D(0))}
+    await router.aclose()
+
+
+def test_a_fallback_is_refused_by_its_own_models_budget(make: Any, provider: MiniDown) -> None:
+    router = make(per_model("0.003"))  # room for one gpt-4o worst case (~$0.002) at the start
+    big = router.route("Explain tides.", models=PAIR, max_tokens=200).candidates[1]
+    assert big.model == "gpt-4o"
+
+    def another_process_takes_gpt4os_room(model: str) -> None:
+        if model == "gpt-4o-mini":
+            router.ledger.reserve([Limit("model=gpt-4o/day", D("0.003"), (BIG,))], D("0.002"),
+                                  ttl=60)
+
+    provider.during = another_process_takes_gpt4os_room
+    with pytest.raises(ServerError) as caught:
+        router.complete("Explain tides.", models=PAIR, max_tokens=200)
+    assert provider.served == ["gpt-4o-mini"]  # gpt-4o was never sent
+    [skipped] = [a for a in caught.value.decision.attempts if a.outcome == "skipped"]
+    assert skipped.model == "gpt-4o"
+    assert "'model=gpt-4o/day' has $0.001 left" in (skipped.error or "")
+    assert balances(router) == {MINI: Balance(), BIG: Balance(D(0), D("0.002"))}
+
+
+def test_many_fallbacks_never_take_a_model_past_its_budget(make: Any, provider: MiniDown) -> None:
+    limit = D("0.0021")
+    router = make(per_model(str(limit)))
+    paid = D(0)
+    for _ in range(40):
+        with contextlib.suppress(ServerError):
+            paid += router.complete("Explain tides.", models=PAIR, max_tokens=200).cost
+    assert D(0) < paid <= limit
+    assert balances(router)[BIG] == Balance(paid, D(0))
+    assert balances(router)[MINI] == Balance()
+
+
+class Flaky(MemoryLedger):
+    """A memory ledger that raises `LedgerError` on every operation while `down`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.down = False
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in ("reserve", "extend", "settle", "release", "balances") and object.__getattribute__(
+                self, "down"):
+            def refuse(*args: Any, **kwargs: Any) -> Any:
+                raise LedgerError("the ledger is unreachable (test)")
+            return refuse
+        return object.__getattribute__(self, name)
+
+
+GLOBAL = "global|*|total"
+
+
+@pytest.mark.parametrize("policy", ["fail_closed", "fail_open"])
+def test_a_settlement_the_ledger_refused_is_kept_and_recorded_before_the_next_call(
+        make: Any, provider: MiniDown, policy: str) -> None:
+    ledger = Flaky()
+    router = make([{"scope": "global", "limit": "1"}], ledger=ledger, on_ledger_error=policy)
+    provider.during = lambda model: setattr(ledger, "down", True)  # down while the call runs
+    first = router.complete("Explain tides.", models=["gpt-4o"], max_tokens=50)
+    assert router._budgets.pending == 1
+    provider.during = None
+    if policy == "fail_closed":  # no call starts while spend is unrecorded
+        with pytest.raises(LedgerError, match="could not record 1 settlement"):
+            router.complete("Explain tides.", models=["gpt-4o"], max_tokens=50)
+        assert provider.served == ["gpt-4o"]
+    else:
+        router.complete("Explain tides.", models=["gpt-4o"], max_tokens=50)
+        assert router._budgets.pending == 1
+    ledger.down = False
+    last = router.complete("Explain tides.", models=["gpt-4o"], max_tokens=50)
+    assert router._budgets.pending == 0
+    recorded = ledger.balances([GLOBAL])[GLOBAL]
+    assert recorded.reserved == 0
+    assert recorded.spent == first.cost + last.cost  # fail_open's middle call went unbudgeted
+    assert [e.cost for e in ledger.entries()] == [first.cost, last.cost]
+
+
+def test_close_retries_what_is_pending_and_says_what_is_lost(
+        make: Any, provider: MiniDown, caplog: pytest.LogCaptureFixture) -> None:
+    ledger = Flaky()
+    router = make([{"scope": "global", "limit": "1"}], ledger=ledger)
+    provider.during = lambda model: setattr(ledger, "down", True)
+    router.complete("Explain tides.", models=["gpt-4o"], max_tokens=50)
+    router.close()
+    assert "1 settlement(s) the ledger at memory never recorded" in caplog.text
+    ledger.down = False
+    provider.during = None
+    router.complete("Explain tides.", models=["gpt-4o"], max_tokens=50)
+    router.close()
+    assert router._budgets.pending == 0
+    assert len(list(ledger.entries())) == 2
