@@ -35,6 +35,7 @@ __all__ = [
     "apply_budgets",
     "bucket_for",
     "check_budgets",
+    "check_ttl",
     "pace",
     "remaining",
     "window_bounds",
@@ -174,6 +175,25 @@ def check_budgets(budgets: Sequence[Budget], *, models: Iterable[str],
             raise ConfigError(f"no {budget.scope} called {budget.match!r}; configured: "
                               f"{', '.join(sorted(names))}", path=f"budgets[{i}].match",
                               source=source)
+
+
+def check_ttl(ttl: float, deadline: float | None, *, budgets: Sequence[Budget],
+              source: str | None = None) -> None:
+    """A reservation must outlive the call holding it: otherwise it expires mid-call, its room is
+    handed to other calls, and the late settlement takes the budget past its limit."""
+    if not budgets:
+        return
+    if deadline is None:
+        raise ConfigError(
+            f"shared budgets need calls that end: with timeouts.total unset (no deadline) a call "
+            f"can outlive its reservation ({ttl:g}s). Set timeouts.total below reservation_ttl",
+            path="timeouts.total", source=source)
+    if deadline >= ttl:
+        raise ConfigError(
+            f"{ttl:g}s is not longer than a call may take (timeouts.total: {deadline:g}s), so a "
+            "reservation could expire while its call runs and the budget be overspent. Raise "
+            "reservation_ttl above timeouts.total (leave a margin), or lower timeouts.total",
+            path="reservation_ttl", source=source)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from functools import partial
 from typing import IO, Any
 
 from router.breaker import BreakerStore
-from router.budgets import CallScope, LedgerErrorPolicy, check_budgets
+from router.budgets import CallScope, LedgerErrorPolicy, check_budgets, check_ttl
 from router.calls import CallState, Fail
 from router.catalog import Catalog
 from router.config import build_deployments
@@ -102,9 +102,12 @@ class Router:
         self._hooks = HookSet.of(hooks)
         check_budgets(cfg.budgets, models=[d.model for d in self._deployments],
                       deployments=[d.id for d in self._deployments], source=source)
+        check_ttl(cfg.reservation_ttl, self._resilience.timeouts.total, budgets=cfg.budgets,
+                  source=source)
         self._owns_ledger = ledger is None
         self._budgets = BudgetGuard(
-            ledger or open_ledger(cfg.ledger, clock=lambda: self._clock().timestamp()),
+            ledger or open_ledger(cfg.ledger, clock=time.time if clock is _utcnow
+                                  else lambda: self._clock().timestamp()),
             cfg.budgets, deployments=self._deployments, clock=clock, ttl=cfg.reservation_ttl,
             fail_open=cfg.on_ledger_error is LedgerErrorPolicy.FAIL_OPEN, hooks=self._hooks,
         )

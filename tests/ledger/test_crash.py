@@ -42,7 +42,8 @@ def handler(request):
 
 warnings.simplefilter("ignore")
 budgets = [{"scope": "global", "limit": sys.argv[2], "window": "month"}]
-router = Router(config(budgets, ledger=sys.argv[1], reservation_ttl=$TTL, models=BYTES),
+router = Router(config(budgets, ledger=sys.argv[1], reservation_ttl=$TTL, models=BYTES,
+                       timeouts={"total": $TTL / 2, "attempt": $TTL / 2}),
                 transport=httpx.MockTransport(handler), env={})
 for _ in range(5):
     router.complete("hello there", models=["gpt-4o-mini"], max_tokens=20)

@@ -129,8 +129,20 @@ def test_a_file_from_a_newer_router_is_refused(tmp_path: Path) -> None:
     SQLiteLedger(tmp_path / "spend.db").close()
     with sqlite3.connect(tmp_path / "spend.db") as conn:
         conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
-    with pytest.raises(LedgerError, match="newer router"):
+    with pytest.raises(ConfigError, match="^ledger: .* written by a newer router"):
         SQLiteLedger(tmp_path / "spend.db")
+
+
+def test_another_applications_database_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER)")
+    before = path.read_bytes()
+    with pytest.raises(ConfigError, match=r"^ledger: .* is not a router ledger: .*\(orders\)"):
+        SQLiteLedger(path)
+    assert path.read_bytes() == before
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
 
 
 def test_redis_without_its_client_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,7 +155,8 @@ def test_a_redis_that_refuses_the_connection_is_a_ledger_error() -> None:
     pytest.importorskip("redis")
     port = _free_port()  # nothing listens there
     ledger = open_ledger(f"redis://127.0.0.1:{port}/0")  # connects lazily
-    with pytest.raises(LedgerError, match=f"redis ledger at redis://127.0.0.1:{port}/0"):
+    with pytest.raises(LedgerError, match=f"redis ledger at redis://127.0.0.1:{port}/0: .*Connection.*"
+                       "check that the server is up .* the `ledger` URL"):
         ledger.reserve([LIMIT], Decimal("0.1"), ttl=60)
     ledger.close()
 

@@ -4,6 +4,7 @@ cancellation and abandoned streams; reject and downgrade; spend reports; ledger 
 from __future__ import annotations
 
 import asyncio
+import csv
 import gc
 import io
 import json
@@ -235,7 +236,8 @@ async def test_an_abandoned_async_stream_releases(make: Any) -> None:
 
 
 def test_a_reservation_outlives_no_ttl(make: Any, scripted: Scripted, clock: MovingClock) -> None:
-    router = make([{"scope": "user", "limit": "1", "window": "day"}], reservation_ttl=5)
+    router = make([{"scope": "user", "limit": "1", "window": "day"}], reservation_ttl=5,
+                  timeouts={"total": 4})
     seen: list[Balance] = []
 
     def stall(request: httpx.Request) -> None:
@@ -304,6 +306,12 @@ def test_fail_open_goes_ahead_with_a_warning(make: Any, caplog: pytest.LogCaptur
     ({"reservation_ttl": 0}, "reservation_ttl: Input should be greater than 0"),
     ({"budgets": [{"scope": "model", "limit": "2", "match": "gpt-5"}]},
      r"budgets\[0\].match: no model called 'gpt-5'"),
+    # a reservation must outlive the call that holds it
+    ({"budgets": [{"scope": "user", "limit": "2"}], "reservation_ttl": 60,
+      "timeouts": {"total": 120}},
+     "reservation_ttl: 60s is not longer than a call may take .timeouts.total: 120s."),
+    ({"budgets": [{"scope": "user", "limit": "2"}], "timeouts": {"total": None}},
+     "timeouts.total: shared budgets need calls that end"),
 ])
 def test_bad_budget_config_is_a_config_error(extra: dict[str, Any], message: str) -> None:
     cfg = {**config([]), **extra}
@@ -345,16 +353,24 @@ def test_spend_reports_budgets_and_models(make: Any) -> None:
 
 def test_spend_exports_as_csv_and_jsonl(make: Any, tmp_path: Path) -> None:
     router = make([{"scope": "user", "limit": "1", "window": "day"}])
-    reply = router.complete("hi", user="alice", tags=["a", "b"], max_tokens=20)
+    reply = router.complete("hi", user="alice", tags=["a b", "c,d"], max_tokens=20)
+    assert reply.cost < D("0.000001")  # Decimal's str() would print it as 2.6E-7
     assert router.export_spend(tmp_path / "spend.csv") == 1
-    header, row = (tmp_path / "spend.csv").read_text().splitlines()
-    assert header == "at,reservation,cost_usd,outcome,model,deployment,user,team,tags,budgets"
-    assert f",{reply.cost},ok,{reply.model},{reply.deployment},alice,,a b,user/day:alice" in row
+    with (tmp_path / "spend.csv").open(newline="") as fp:
+        [row] = list(csv.DictReader(fp))
+    assert list(row) == ["at", "reservation", "cost_usd", "outcome", "model", "deployment", "user",
+                         "team", "tags", "budgets"]
+    assert "E" not in row["cost_usd"]
+    assert D(row["cost_usd"]) == reply.cost
+    assert (row["model"], row["deployment"], row["user"], row["team"]) == (
+        reply.model, reply.deployment, "alice", "")
+    assert json.loads(row["tags"]) == ["a b", "c,d"]
+    assert json.loads(row["budgets"]) == ["user/day:alice"]
     buffer = io.StringIO()
     assert router.export_spend(buffer, format="jsonl") == 1
     line = json.loads(buffer.getvalue())
     assert (line["cost_usd"], line["tags"], line["at"]) == (
-        str(reply.cost), ["a", "b"], "2026-11-25T12:00:00.000000+00:00")
+        format(reply.cost, "f"), ["a b", "c,d"], "2026-11-25T12:00:00.000000+00:00")
     with pytest.raises(ValueError, match="format"):
         router.export_spend(tmp_path / "spend.xlsx")
 

@@ -37,10 +37,19 @@ __all__ = ["RedisLedger"]
 _PAGE = 1000
 _TOMBSTONE_SECONDS = 7 * 86400
 
-# One script, dispatched on ARGV[1]; ARGV[2] is the key prefix, ARGV[3] the ledger clock's "now".
+# One script, dispatched on ARGV[1]; ARGV[2] is the key prefix, ARGV[3] "now" from an injected clock
+# (tests that move time), or empty: then the Redis server's clock. Every machine's reservations
+# expire, and every entry is stamped, by that one clock, so machines whose clocks disagree still
+# agree on when a reservation is dead.
 # Amounts travel as integer strings and are added with INCRBY; Lua numbers (doubles) only compare.
 _LUA = """
-local op, P, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if redis.replicate_commands then redis.replicate_commands() end  -- TIME before writes (Redis < 7)
+local op, P = ARGV[1], ARGV[2]
+local now = tonumber(ARGV[3])
+if not now then
+  local clock = redis.call('TIME')
+  now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+end
 
 local function unhold(books, amount)
   for book in string.gmatch(books, '[^\\n]+') do
@@ -93,7 +102,7 @@ elseif op == 'reserve' then
   redis.call('HSET', P .. ':r:' .. id, 'amount', amount, 'books', books, 'ttl', ttl,
              'state', 'live')
   redis.call('ZADD', P .. ':exp', now + tonumber(ttl), id)
-  return {1}
+  return {1, string.format('%.6f', now + tonumber(ttl))}
 elseif op == 'extend' then
   -- id, extra, limits
   local id, extra = ARGV[4], ARGV[5]
@@ -125,7 +134,8 @@ elseif op == 'settle' or op == 'release' then
     for book in string.gmatch(fields[2], '[^\\n]+') do
       redis.call('INCRBY', P .. ':c:' .. book, cost)
     end
-    redis.call('XADD', P .. ':log', '*', 'res', id, 'cost', cost, unpack(ARGV, 6))
+    redis.call('XADD', P .. ':log', '*', 'res', id, 'cost', cost, 'at', string.format('%.6f', now),
+               unpack(ARGV, 6))
   end
   return 1
 elseif op == 'balances' then
@@ -156,6 +166,7 @@ class RedisLedger:
     client per event loop). Nothing connects until the first call."""
 
     def __init__(self, url: str, *, clock: Callable[[], float] = time.time, timeout: float = 5.0):
+        """Time is the Redis server's, unless a `clock` other than `time.time` is given (tests)."""
         redis = _client_module()
         parts = urlsplit(url)
         query = dict(parse_qsl(parts.query))
@@ -164,6 +175,7 @@ class RedisLedger:
         shown = parts.hostname or "localhost"
         self.url = urlunsplit(parts._replace(netloc=f"{shown}:{parts.port or 6379}"))
         self._clock = clock
+        self._server_time = clock is time.time  # decided once: no machine clock is read later
         self._timeout = timeout
         self._options = {"decode_responses": True, "socket_connect_timeout": timeout}
         self._redis = redis
@@ -208,7 +220,7 @@ class RedisLedger:
         return pair
 
     def _args(self, op: str, *rest: str) -> list[str]:
-        return [op, self.prefix, repr(self._clock()), *rest]
+        return [op, self.prefix, "" if self._server_time else repr(self._clock()), *rest]
 
     # -- reserve / extend -------------------------------------------------------------------
 
@@ -224,8 +236,7 @@ class RedisLedger:
     def _reserved(self, reply: Any, args: list[str], limits: tuple[Limit, ...], units: int,
                   labels: Labels) -> Reservation:
         _raise_refusal(reply, limits, units)
-        expires_at = float(args[2]) + float(args[5])
-        return Reservation(args[3], from_units(units), limits, expires_at, labels)
+        return Reservation(args[3], from_units(units), limits, float(reply[1]), labels)
 
     def reserve(self, limits: Sequence[Limit], amount: Decimal, *, ttl: float,
                 labels: Labels = NO_LABELS) -> Reservation:
@@ -266,7 +277,7 @@ class RedisLedger:
         units = check_amount(cost, field="cost")
         labels = reservation.labels
         args = self._args("settle", reservation.id, str(units))
-        fields = {"at": args[2], "outcome": str(outcome), "model": model,
+        fields = {"outcome": str(outcome), "model": model,
                   "deployment": deployment, "user": labels.user, "team": labels.team,
                   "tags": json.dumps(list(labels.tags)),
                   "budgets": json.dumps([limit.name for limit in reservation.limits])}
@@ -381,4 +392,5 @@ def _entry(fields: dict[str, str]) -> Entry:
 
 
 def _ledger_error(url: str, exc: Exception) -> LedgerError:
-    return LedgerError(f"redis ledger at {url}: {type(exc).__name__}: {exc}")
+    return LedgerError(f"redis ledger at {url}: {type(exc).__name__}: {exc} (check that the server "
+                       "is up and reachable, and the `ledger` URL of the config)")

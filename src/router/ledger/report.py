@@ -223,14 +223,15 @@ def _row(entry: Entry) -> dict[str, str]:
     return {
         "at": dt.datetime.fromtimestamp(entry.at, dt.UTC).isoformat(timespec="microseconds"),
         "reservation": entry.reservation,
-        "cost_usd": str(entry.cost),
+        "cost_usd": format(entry.cost, "f"),  # plain digits: 0.00000026, never 2.6E-7
         "outcome": str(entry.outcome),
         "model": entry.model or "",
         "deployment": entry.deployment or "",
         "user": entry.user or "",
         "team": entry.team or "",
-        "tags": " ".join(entry.tags),
-        "budgets": " ".join(entry.budgets),
+        # JSON arrays: unambiguous whatever a tag or budget name holds (spaces, commas)
+        "tags": json.dumps(list(entry.tags)),
+        "budgets": json.dumps(list(entry.budgets)),
     }
 
 
@@ -263,7 +264,7 @@ def _write(entries: Iterable[Entry], fp: IO[str], format: ExportFormat) -> int:
         return count
     for entry in entries:
         row: dict[str, object] = dict(_row(entry))
-        row["tags"], row["budgets"] = list(entry.tags), list(entry.budgets)
+        row["tags"], row["budgets"] = list(entry.tags), list(entry.budgets)  # real arrays
         fp.write(json.dumps(row) + "\n")
         count += 1
     return count

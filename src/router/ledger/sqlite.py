@@ -92,11 +92,26 @@ class SQLiteLedger(BlockingLedger):
                               path="ledger")
         try:
             conn = self._conn()
+            self._refuse_foreign(conn)
             conn.execute("PRAGMA journal_mode=WAL")
             self._migrate(conn)
         except sqlite3.Error as exc:
             self.close()
             raise ConfigError(f"cannot open {self.url}: {exc}", path="ledger") from exc
+        except LedgerError as exc:
+            self.close()
+            raise ConfigError(str(exc), path="ledger") from exc
+
+    def _refuse_foreign(self, conn: sqlite3.Connection) -> None:
+        """Never turn another application's database into a ledger (WAL mode, our tables)."""
+        if conn.execute("PRAGMA user_version").fetchone()[0]:
+            return
+        tables = [row[0] for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name LIMIT 4")]
+        if tables:
+            raise LedgerError(
+                f"{self.url} is not a router ledger: it already holds other tables "
+                f"({', '.join(tables)}); point `ledger` at a new file")
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
