@@ -1,5 +1,6 @@
 """Stress: 1,000 requests through the Router and the built-in mock against budgets a third of the
-demand, with random costs, provider failures and cancellations; from 64 asyncio tasks, then 64
+demand (and gpt-4o's own budget, which fallbacks must respect too), with random costs, provider
+failures and cancellations; from 64 asyncio tasks, then 64
 threads, then (SQLite and Redis) 4 processes sharing one ledger.
 
 Afterwards, exactly: settled spend <= every limit; every success recorded once and at its cost;
@@ -95,6 +96,8 @@ def budgets_for(todo: list[Job]) -> list[dict[str, Any]]:
     return [
         {"scope": "global", "limit": str(third), "window": "month"},
         {"scope": "user", "limit": str(third / 3), "window": "day", "on_exceed": "downgrade"},
+        # a model's own budget: fallbacks to gpt-4o are held in and booked to it too
+        {"scope": "model", "match": "gpt-4o", "limit": str(third * 3 / 4), "window": "day"},
     ]
 
 
@@ -195,15 +198,21 @@ def check(ledger: Ledger, budgets: list[dict[str, Any]], tally: Tally, mode: str
     limit = Decimal(budgets[0]["limit"])
     global_counter = next(iter(ledger.scan("global/month|")))
     spent = ledger.balances([global_counter])[global_counter].spent
+    [(_, big)] = ledger.scan("model=gpt-4o/day|").items()
     print(f"\nsummary {mode}: {tally.ok} ok, {tally.refused} refused, {tally.failed} failed, "
           f"{tally.cancelled} cancelled in {seconds:.2f}s; settled ${settled} of limit "
-          f"${limit:.9f} ({settled / limit:.1%}); by deployment {dict(tally.deployments)}")
+          f"${limit:.9f} ({settled / limit:.1%}); gpt-4o's own budget {big.spent / Decimal(budgets[2]['limit']):.1%} "
+          f"full; by deployment {dict(tally.deployments)}")
     assert tally.ok + tally.refused + tally.failed + tally.cancelled == REQUESTS
     assert tally.refused > 0, "the budget should have run out"
     assert spent == settled <= limit
     per_user = ledger.scan("user/day|")
     assert all(b.spent <= Decimal(budgets[1]["limit"]) for b in per_user.values())
     assert sum((b.spent for b in per_user.values()), Decimal(0)) == settled
+    assert 0 < big.spent <= Decimal(budgets[2]["limit"])
+    assert big.spent == sum((e.cost for e in entries if "model=gpt-4o/day" in e.budgets),
+                            Decimal(0))
+    assert all(e.model == "gpt-4o" for e in entries if "model=gpt-4o/day" in e.budgets)
     ok = [e for e in entries if e.outcome is Outcome.OK]
     assert len(ok) == tally.ok  # every success recorded, once
     assert len({e.reservation for e in entries}) == len(entries)
