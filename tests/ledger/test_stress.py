@@ -1,7 +1,7 @@
 """Stress: 1,000 requests through the Router and the built-in mock against budgets a third of the
 demand (and gpt-4o's own budget, which fallbacks must respect too), with random costs, provider
-failures and cancellations; from 64 asyncio tasks, then 64
-threads, then (SQLite and Redis) 4 processes sharing one ledger.
+failures and cancellations; from 64 asyncio tasks, then 64 threads, then (SQLite and Redis)
+4 processes sharing one ledger.
 
 Afterwards, exactly: settled spend <= every limit; every success recorded once and at its cost;
 nothing left reserved. `summary` lines (run with -s) give the figures.
