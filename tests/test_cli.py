@@ -78,9 +78,12 @@ def test_models_table_and_json() -> None:
     assert by_name["gpt-4o-mini"]["price"]["input"] == "0.15"
     assert by_name["gpt-4o"]["lifecycle"][0] == {
         "host": "openai", "state": "deprecated", "deprecated_on": None,
-        "shutdown_on": "2027-01-14", "days_left": 50, "replacement": None}
+        "shutdown_on": "2027-01-14", "days_left": 50, "replacement": None,
+        "replacement_note": None}
     assert by_name["mistral-nemo"]["lifecycle"][0]["state"] == "retired"
-    assert by_name["mistral-nemo"]["lifecycle"][0]["replacement"] == "Ministral 3 8B"
+    # Mistral's named successor is advice (not a catalog model), so it routes nothing.
+    assert by_name["mistral-nemo"]["lifecycle"][0]["replacement"] is None
+    assert by_name["mistral-nemo"]["lifecycle"][0]["replacement_note"] == "Ministral 3 8B"
 
 
 @pytest.mark.parametrize(("args", "names"), [
@@ -221,7 +224,7 @@ def test_config_check_refuses_retired_with_replacement(tmp_path: Path) -> None:
     result = run("config", "check", str(path))
     assert result.exit_code == 1
     assert "refused: deployment 'mistral-nemo@mistral'" in result.stderr
-    assert "replacement: Ministral 3 8B" in result.stderr
+    assert "suggested replacement: Ministral 3 8B (not in the catalog)" in result.stderr
 
 
 def test_config_check_after_a_shutdown(config: Path) -> None:

@@ -148,7 +148,7 @@ def test_retired_deployments_get_no_traffic(make_router: Any, day: dt.datetime,
     d = r.route("hi", max_tokens=10)
     assert (d.deployment == "mistral-nemo@mistral") is nemo_on_mistral_api
     if not nemo_on_mistral_api:
-        assert "retired on mistral since 2026-07-31; replacement: Ministral 3 8B" in \
+        assert "retired on mistral since 2026-07-31; suggested replacement: Ministral 3 8B" in \
             d.excluded_deployments["mistral-nemo@mistral"]
         assert d.deployment == "mistral-nemo@vllm.local:8000"
 

@@ -8,7 +8,6 @@ import datetime as dt
 import logging
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from functools import partial
@@ -25,7 +24,7 @@ from router.errors import ProviderError
 from router.ledger import Ledger, open_ledger
 from router.ledger.guard import BudgetGuard, Hold, Routing
 from router.ledger.report import ExportFormat, SpendReport
-from router.lifecycle import notices, substitute_retired
+from router.lifecycle import notices, substitute_retired, warn_notices
 from router.messages import MessagesLike, build_request, check_scope
 from router.money import parse_money
 from router.observability.hooks import HookSet, HooksLike
@@ -174,7 +173,8 @@ class Router:
         today = self._clock().date()
         moved: list[str] = []
         if models is not None:
-            models, moved = substitute_retired(list(models), self._deployments, today)
+            models, moved = substitute_retired(list(models), self._deployments, today,
+                                               self._catalog)
         chosen = self._strategy if strategy is None else resolve_strategy(strategy)
         wanted = None if models is None else list(models)
         unavailable = self._unavailable()
@@ -367,9 +367,7 @@ class Router:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def _warn_lifecycle(self) -> None:
-        for notice in notices(self._deployments, self._clock().date()):
-            log.warning("%s", notice.message)
-            warnings.warn(notice.message, ModelLifecycleWarning, stacklevel=3)
+        warn_notices(notices(self._deployments, self._clock().date()), ModelLifecycleWarning)
 
     def close(self) -> None:
         """Close the sync HTTP connections of every adapter (and the ledger the router opened)."""
