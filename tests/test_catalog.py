@@ -139,3 +139,27 @@ def test_every_builtin_replacement_is_a_catalog_model() -> None:
     for spec in cat.models.values():
         for life in spec.lifecycle:
             assert life.replacement is None or life.replacement in cat.models
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        # One form for key paths everywhere: list items as [i], as `${ENV}` errors write them.
+        ({"deployments": [{"model": "gpt-4o", "provider": "openai", "timeout": "slow"}]},
+         r"^deployments\[0\]\.timeout: expected a number such as 0\.5, not text$"),
+        ({"deployments": [{"model": "gpt-4o", "provider": "openai", "api_key": 1234567890}]},
+         r"^deployments\[0\]\.api_key: expected text; quote the value, not a number$"),
+        ({"routing": {"expected_output_tokens": "many"}},
+         r"^routing\.expected_output_tokens: expected a whole number such as 300, not text$"),
+        ({"deployments": {"model": "gpt-4o"}},
+         r"^deployments: expected a list \(\[a, b\] or one '- item' per line\), not a mapping$"),
+        ({"models": {"gpt-4o": {"capabilities": {"tools": "maybe"}}}},
+         r"^models\.gpt-4o\.capabilities\.tools: expected true or false, not text$"),
+    ],
+)
+def test_type_errors_say_what_to_write_without_echoing_the_value(config: dict, message: str) -> None:  # type: ignore[type-arg]
+    from router import Router
+
+    with pytest.raises(ConfigError, match=message) as info:
+        Router(config, env={})
+    assert "1234567890" not in str(info.value)

@@ -237,7 +237,7 @@ def test_config_check_after_a_shutdown(config: Path) -> None:
     ("deployments: [\n", ".yaml", "is not valid YAML"),
     ("deployments:\n  - {model: gpt-5, provider: openai}\n", ".yaml",
      "deployments[0].model: unknown model 'gpt-5'"),
-    ("deployments:\n  - {model: gpt-4o, provider: opnai}\n", ".yaml", "deployments.0.provider"),
+    ("deployments:\n  - {model: gpt-4o, provider: opnai}\n", ".yaml", "deployments[0].provider"),
     ("[routing]\nstrategy = 1\n", ".toml", "routing.strategy"),
     ("routing: {}\n", ".ini", "unknown config format"),
 ])

@@ -39,6 +39,7 @@ __all__ = [
     "Source",
     "Speed",
     "builtin_catalog",
+    "key_path",
     "load_catalog",
     "validation_error",
 ]
@@ -156,15 +157,68 @@ def _check_replacements(models: Mapping[str, Any], patches: Mapping[str, Any],
 def validation_error(exc: ValidationError, *, source: str | None = None, prefix: str = "") -> ConfigError:
     """Turn pydantic's error into one `ConfigError` naming the first bad key path and the fix."""
     first = exc.errors()[0]
-    path = ".".join(str(p) for p in first["loc"])
+    path = key_path(first["loc"])
     if prefix:
-        path = f"{prefix}.{path}" if path else prefix
+        path = f"{prefix}{'' if path.startswith('[') else '.'}{path}" if path else prefix
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key; check its spelling against the docs"
     elif first["type"] == "missing":
         message = "is required"
+    elif first["type"] in _TYPE_FIXES:
+        # Says what to write, and what was found by kind only: the value may be a secret.
+        message = f"{_TYPE_FIXES[first['type']]}, not {_kind(first.get('input'))}"
     more = len(exc.errors()) - 1
     if more:
         message += f" (and {more} more error{'s' if more > 1 else ''})"
     return ConfigError(message, path=path, source=source)
+
+
+def key_path(loc: Any) -> str:
+    """`("deployments", 0, "model")` -> `deployments[0].model`: the one form every error uses."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+_TYPE_FIXES = {
+    "string_type": "expected text; quote the value",
+    "int_type": "expected a whole number such as 300",
+    "int_parsing": "expected a whole number such as 300",
+    "int_from_float": "expected a whole number such as 300",
+    "float_type": "expected a number such as 0.5",
+    "float_parsing": "expected a number such as 0.5",
+    "decimal_type": 'expected a decimal amount written as a string, e.g. "0.15"',
+    "decimal_parsing": 'expected a decimal amount written as a string, e.g. "0.15"',
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "dict_type": "expected a mapping of keys to values (key: value)",
+    "list_type": "expected a list ([a, b] or one '- item' per line)",
+    "tuple_type": "expected a list ([a, b] or one '- item' per line)",
+    "frozen_set_type": "expected a list ([a, b] or one '- item' per line)",
+    "date_type": "expected a date written YYYY-MM-DD",
+    "date_parsing": "expected a date written YYYY-MM-DD",
+    "date_from_datetime_parsing": "expected a date written YYYY-MM-DD",
+    "model_type": "expected a mapping of keys to values (key: value)",
+    "model_attributes_type": "expected a mapping of keys to values (key: value)",
+}
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text" if value else "empty text"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return f"a {type(value).__name__}"
