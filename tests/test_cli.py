@@ -120,7 +120,7 @@ def test_estimate_one_prompt_counts_each_model_with_its_tokenizer() -> None:
     mini = rows["gpt-4o-mini@openai"]
     assert Decimal(mini["total_cost"]) == (
         mini["input_tokens"] * Decimal("0.15") + 100 * Decimal("0.60")) / 1_000_000
-    assert data["retired"] == ["mistral-nemo@mistral"]
+    assert data["retired"] == []  # the built-in config has no retired deployment
 
 
 def test_estimate_corpus_of_files_and_jsonl(tmp_path: Path, config: Path) -> None:

@@ -183,7 +183,7 @@ def test_with_no_keys_at_all_route_still_plans() -> None:
     r = Router(env={}, clock=frozen(dt.datetime(2026, 11, 25, tzinfo=dt.UTC)))
     d = r.route("hi", max_tokens=10)
     assert d.model == "mistral-nemo"
-    assert set(d.missing_keys) == {"OPENAI_API_KEY", "OPENROUTER_API_KEY", "MISTRAL_API_KEY"}
+    assert set(d.missing_keys) == {"OPENAI_API_KEY", "OPENROUTER_API_KEY"}
 
 
 def test_deployments_of_a_model_stay_together() -> None:

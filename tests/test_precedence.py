@@ -36,9 +36,23 @@ def test_built_in_when_nothing_is_given() -> None:
     r = resolve(None, env={})
     assert r.layer == "built-in"
     assert r.config.routing.strategy == "cheapest"
-    assert [d.model for d in r.config.deployments] == [
-        "gpt-4o-mini", "gpt-4o", "mistral-nemo", "mistral-nemo"]
+    assert [d.model for d in r.config.deployments] == ["gpt-4o-mini", "gpt-4o", "mistral-nemo"]
     assert r.origins == {}
+
+
+def test_built_in_routes_nemo_only_where_it_is_still_served() -> None:
+    # Mistral retired NeMo on its own API on 2026-07-31: MISTRAL_API_KEY alone gives nothing, and
+    # Router() neither warns about a retired deployment nor lists one as "not estimated".
+    env = {"MISTRAL_API_KEY": "mistral-key-0123456789", "OPENROUTER_API_KEY": KEY}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        router = Router(env=env)
+    assert [str(w.message) for w in caught if "retired" in str(w.message)] == []
+    assert "api.mistral.ai" not in {d.base_url.split("/")[2] for d in router.deployments}
+    assert [d.id for d in router.deployments if d.model == "mistral-nemo"] == [
+        "mistral-nemo@openrouter"]
+    assert router.route("hi", models=["mistral-nemo"], max_tokens=10).deployment == \
+        "mistral-nemo@openrouter"
 
 
 def test_file_beats_built_in(best_yaml: str) -> None:

@@ -56,8 +56,9 @@ _SCOPE_KEYS, _NO_SCOPE = ("user", "team", "tags"), CallScope(None, None, ())
 class Router:
     """Routes each request to the cheapest deployment that can take it within its budget.
 
-    `Router()` uses the built-in catalog and keys from the environment (`OPENAI_API_KEY`,
-    `OPENROUTER_API_KEY`, `MISTRAL_API_KEY`); `Router.from_config(path_or_dict)` uses a config.
+    `Router()` uses the built-in catalog and keys from the environment (`OPENAI_API_KEY` for
+    the GPT-4o family, `OPENROUTER_API_KEY` for NeMo; NeMo is retired on Mistral's own API, so
+    `MISTRAL_API_KEY` needs a config); `Router.from_config(path_or_dict)` uses a config.
     `transport` (an `httpx` transport such as `router.mock.mock_transport()`) replaces the network.
     Retries, fallbacks, circuit breaking and deadlines follow the config's `retries:`, `breaker:`
     and `timeouts:`; `breaker_store` shares breaker state (e.g. `RedisBreakerStore`), and
