@@ -65,8 +65,8 @@ class Router:
     `resilience` replaces all of it (e.g. tenacity strategies of your own). Shared budgets follow
     `budgets:` in the config's `ledger:`; `ledger` replaces it (e.g. one shared between routers).
     `hooks` (see `router.observability`) see every call's decision and its reply or error.
-    Config precedence: arguments > environment (`ROUTER_CONFIG`, `ROUTER_SECTION__KEY`) > file >
-    built-in (see `router.settings`).
+    Config precedence: arguments > environment (`ROUTER_CONFIG`, `ROUTER_KEY`,
+    `ROUTER_SECTION__KEY`) > file > built-in (see `router.settings`).
     """
 
     def __init__(

@@ -91,7 +91,8 @@ def schema_markdown(schema: dict[str, Any] | None = None) -> str:
         "",
         "Every key the config file (YAML, TOML or JSON) accepts, generated from the models that",
         "validate it. The JSON Schema itself is [config.schema.json](config.schema.json).",
-        "Precedence: arguments > environment (`ROUTER_SECTION__KEY`) > file > built-in.",
+        "Precedence: arguments > environment (`ROUTER_KEY`, `ROUTER_SECTION__KEY`) > file >",
+        "built-in.",
         "",
     ]
     shown: set[str] = set()
