@@ -292,6 +292,9 @@ deployments:
 
 
 def test_spend_wraps_router_spend(config: Path, monkeypatch: Any) -> None:
+    db = config.parent / "spend.db"
+    Router({"ledger": f"sqlite:///{db}"}, env={}).close()  # an empty ledger file
+    config.write_text(config.read_text() + f'ledger: "sqlite:///{db}"\n')
     seen: dict[str, Any] = {}
 
     def spend(self: Router, **kwargs: Any) -> Any:

@@ -16,6 +16,7 @@ from router.cli.common import (
     REFUSED,
     CliError,
     Options,
+    configured_ledger,
     decision_json,
     dump_json,
     err_console,
@@ -24,7 +25,9 @@ from router.cli.common import (
     usd,
 )
 from router.decision import Decision
-from router.errors import NoRouteError
+from router.errors import LedgerError, NoRouteError
+from router.ledger import LedgerURL, MemoryLedger
+from router.money import parse_money
 
 __all__ = ["build_messages", "route"]
 
@@ -86,21 +89,39 @@ def route(opts: Options, prompt: str | None, prompt_file: str | None, budget: st
           system: str | None, images: tuple[str, ...], detail: str, as_json: bool) -> None:
     """Explain where PROMPT would go within --budget, and why; sends nothing.
 
+    Shared budgets count with what the config's ledger says is left; a dry run creates no ledger
+    file, and routes without the ledger (saying so) when it cannot be reached.
     Exits 1 when no deployment can take the request (e.g. nothing fits the budget).
     """
+    # Every argument is checked before anything is opened: bad input changes nothing.
     text = read_prompt(prompt, prompt_file)
     messages = build_messages(text, system=system, images=images, detail=detail)
-    router, _ = make_router(opts, strategy=strategy)
+    limit = None if budget is None else parse_money(budget, field="--budget")
     options: dict[str, Any] = {}
     if max_tokens is not None:
         options["max_tokens"] = max_tokens
+    notes: list[str] = []
+    stand_in = _stand_in(configured_ledger(opts), notes)
+    router, _ = make_router(opts, strategy=strategy, ledger=stand_in)
+    wanted = list(models) or None
     error: NoRouteError | None = None
     try:
-        decision = router.route(messages, budget=budget, models=list(models) or None, **options)
+        try:
+            decision = router.route(messages, budget=limit, models=wanted, **options)
+        except LedgerError as exc:
+            router.close()
+            notes.append(f"the ledger cannot be reached ({exc}): shared budgets were not checked "
+                         "(counted as unspent)")
+            router, _ = make_router(opts, strategy=strategy, ledger=MemoryLedger())
+            decision = router.route(messages, budget=limit, models=wanted, **options)
     except NoRouteError as exc:
         if exc.decision is None:
             raise
         decision, error = exc.decision, exc
+    finally:
+        router.close()
+    if notes:
+        decision = decision.evolve(notes=(*decision.notes, *notes))
     if as_json:
         dump_json({**decision_json(decision), "error": None if error is None else str(error)})
     else:
@@ -108,6 +129,16 @@ def route(opts: Options, prompt: str | None, prompt_file: str | None, budget: st
     if error is not None:
         err_console().print(f"router: {error}", markup=False)
         raise click.exceptions.Exit(REFUSED)
+
+
+def _stand_in(ledger: LedgerURL, notes: list[str]) -> MemoryLedger | None:
+    """An empty ledger in place of a SQLite file that does not exist yet: it would hold nothing,
+    and a dry run must not create it."""
+    if ledger.kind != "sqlite" or Path(ledger.target).exists():
+        return None
+    notes.append(f"the ledger file {ledger.target} does not exist yet: shared budgets count as "
+                 "unspent (nothing was created)")
+    return MemoryLedger()
 
 
 def _show(decision: Decision) -> None:
