@@ -348,6 +348,8 @@ class Hold:
             else:
                 log.exception("could not %s reservation %s; it expires after its TTL", op.method,
                               op.args[0].id)
+        if self._guard._hooks is not None:  # what the budgets have left, for hooks that watch
+            self._guard._hooks.budgets_after(self._guard.ledger, self.reservation)
 
     async def aclose(self, exc: BaseException | None = None) -> None:
         if getattr(self._guard.ledger, "runs_inline", False):
@@ -365,6 +367,8 @@ class Hold:
         except Exception:
             log.exception("could not %s reservation %s; it expires after its TTL", op.method,
                           op.args[0].id)
+        if self._guard._hooks is not None:
+            await self._guard._hooks.abudgets_after(self._guard.ledger, self.reservation)
 
     def abandon(self) -> None:
         """Release a reservation whose call never started (a stream never iterated)."""
