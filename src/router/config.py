@@ -213,9 +213,13 @@ def _parse(text: str, suffix: str, source: str) -> Any:
         if suffix == ".json":
             return json.loads(text)
         if suffix in (".yaml", ".yml"):
+            import io
+
             import yaml
 
-            return yaml.safe_load(text) or {}
+            stream = io.StringIO(text)
+            stream.name = source  # yaml's error marks name the file
+            return yaml.safe_load(stream) or {}
     except Exception as exc:  # each parser has its own error class; all mean "malformed file"
         raise ConfigError(f"is not valid {suffix[1:].upper()}: {exc}", source=source) from None
     raise ConfigError(

@@ -29,6 +29,7 @@ __all__ = [
     "UNAVAILABLE",
     "CliError",
     "Options",
+    "check_file",
     "classify",
     "configured_ledger",
     "decision_json",
@@ -95,6 +96,14 @@ def classify(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, OSError):
         return BAD_INPUT, f"cannot read {exc.filename or 'input'}: {exc.strerror or exc}"
     return FAILED, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)"
+
+
+def check_file(path: str, what: str) -> None:
+    """A `what` the user named must be a file: say which, when it is missing or a directory."""
+    if os.path.isdir(path):
+        raise CliError(f"{path} is a directory, not a file (expected: {what})")
+    if not os.path.isfile(path):
+        raise CliError(f"no such {what}: {path}")
 
 
 def out_console() -> Console:

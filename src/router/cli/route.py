@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import mimetypes
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from router.cli.common import (
     REFUSED,
     CliError,
     Options,
+    check_file,
     configured_ledger,
     decision_json,
     dump_json,
@@ -48,25 +48,36 @@ def build_messages(prompt: str, *, system: str | None, images: tuple[str, ...],
     return messages
 
 
+# The formats the vision APIs take, by their first bytes (a file's name may say anything).
+_IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
+                (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"))
+
+
 def _image_url(value: str) -> str:
     if value.startswith(("http://", "https://", "data:")):
         return value
-    path = Path(value)
-    if not path.is_file():
-        raise CliError(f"no such image file: {value}")
-    kind = mimetypes.guess_type(path.name)[0] or "image/png"
-    return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
+    check_file(value, "image file")
+    data = Path(value).read_bytes()
+    kind = next((k for magic, k in _IMAGE_MAGIC if data.startswith(magic)), None)
+    if kind is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        kind = "image/webp"
+    if kind is None:
+        raise CliError(f"{value} is not an image: --image takes PNG, JPEG, GIF or WEBP files "
+                       "(or an http(s) URL)")
+    return f"data:{kind};base64,{base64.b64encode(data).decode()}"
 
 
 def read_prompt(prompt: str | None, prompt_file: str | None) -> str:
     if prompt_file is not None:
-        path = Path(prompt_file)
-        if not path.is_file():
-            raise CliError(f"no such file: {prompt_file}")
-        return path.read_text("utf-8")
-    if prompt is None:
+        check_file(prompt_file, "prompt file")
+        text = Path(prompt_file).read_text("utf-8")
+    elif prompt is None:
         raise CliError("give a PROMPT, '-' to read it from stdin, or --file PATH")
-    return sys.stdin.read() if prompt == "-" else prompt
+    else:
+        text = sys.stdin.read() if prompt == "-" else prompt
+    if not text.strip():
+        raise CliError("the prompt is empty; give the text to route")
+    return text
 
 
 @click.command()
@@ -125,7 +136,7 @@ def route(opts: Options, prompt: str | None, prompt_file: str | None, budget: st
     if as_json:
         dump_json({**decision_json(decision), "error": None if error is None else str(error)})
     else:
-        _show(decision)
+        _show(decision, keyless={d.id for d in router.deployments if not d.has_key})
     if error is not None:
         err_console().print(f"router: {error}", markup=False)
         raise click.exceptions.Exit(REFUSED)
@@ -141,7 +152,7 @@ def _stand_in(ledger: LedgerURL, notes: list[str]) -> MemoryLedger | None:
     return MemoryLedger()
 
 
-def _show(decision: Decision) -> None:
+def _show(decision: Decision, *, keyless: set[str]) -> None:
     console = out_console()
     chosen = decision.chosen
     budget = f" within {usd(decision.budget)}" if decision.budget is not None else ""
@@ -171,5 +182,8 @@ def _show(decision: Decision) -> None:
     for note in decision.notes:
         console.print(f"note: {note}", markup=False)
     if decision.missing_keys:
-        console.print("note: no API key is set; a real call would need "
-                      + " or ".join(decision.missing_keys), markup=False)
+        # An entry is the variable a key comes from, or a deployment written without one.
+        fixes = [f"give deployment {k!r} an api_key in the config" if k in keyless else f"set {k}"
+                 for k in decision.missing_keys]
+        console.print("note: no API key is set, so this is the plan only; to send it, "
+                      + " or ".join(fixes), markup=False)

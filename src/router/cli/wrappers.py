@@ -21,6 +21,7 @@ from router.cli.common import (
     UNAVAILABLE,
     CliError,
     Options,
+    check_file,
     configured_ledger,
     dump_json,
     err_console,
@@ -106,8 +107,7 @@ def eval_command(opts: Options, traces: str, pairs: tuple[str, ...], target: flo
     Reports APGR, CPT(50%), CPT(80%) and the savings at --target against always-strong, random
     and oracle routing.
     """
-    if not Path(traces).is_file():
-        raise CliError(f"no such trace file: {traces}")
+    check_file(traces, "trace file")
     models: dict[str, str] = {}
     for pair in pairs:
         name, sep, trace_name = pair.partition("=")
