@@ -139,3 +139,11 @@ def test_missing_keys_say_what_to_do(tmp_path: Path) -> None:
     assert "note: no API key is set, so this is the plan only; to send it, set NO_SUCH_KEY or " \
            "give deployment 'gpt-4o@openai' an api_key in the config" in result.output
     assert "a real call would need" not in result.output
+
+
+@pytest.mark.parametrize("prompt", ["", " \n"])
+def test_estimate_refuses_a_blank_prompt(tmp_path: Path, monkeypatch: Any, prompt: str) -> None:
+    monkeypatch.chdir(tmp_path)  # "" is not the current directory
+    (tmp_path / "a.txt").write_text("not to be read")
+    line = one_line_error(run("estimate", prompt))
+    assert line == "router: error: the prompt is empty; give the text to estimate, or a FILE or DIR"

@@ -105,6 +105,8 @@ def estimate(opts: Options, inputs: tuple[str, ...], literal: bool, output_token
     skipped: list[Skipped] = []
     files = _files(inputs, literal, skip_bad=skip_bad, skipped=skipped)
     if files is None:
+        if not " ".join(inputs).strip():
+            raise CliError("the prompt is empty; give the text to estimate, or a FILE or DIR")
         items: list[Item] = [Item("prompt", " ".join(inputs), len(" ".join(inputs).encode()))]
         _count(items, tallies, out_tokens, skipped, skip_bad, total_bytes=0)
     else:
@@ -132,7 +134,7 @@ def _files(inputs: tuple[str, ...], literal: bool, *, skip_bad: bool,
     if literal:
         return None
     paths = [Path(a) for a in inputs]
-    existing = [_exists(p) for p in paths]
+    existing = [a != "" and _exists(p) for a, p in zip(inputs, paths, strict=True)]  # Path("") is "."
     if all(existing):
         return collect_files(paths, skip_bad=skip_bad, skipped=skipped)
     if any(existing) or any(looks_like_path(a) for a in inputs):
