@@ -71,3 +71,95 @@ def test_a_new_model_can_be_added() -> None:
 def test_bad_overrides_name_the_key(override: dict, message: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(ConfigError, match=message):
         load_catalog(override)
+
+
+@pytest.mark.parametrize(
+    ("lifecycle", "message"),
+    [
+        # The audit's typo: the entry applied to no deployment, so gpt-4o-mini kept its traffic.
+        ([{"host": "open-ai", "shutdown_on": "2026-01-01", "replacement": "gpt-4o"}],
+         r"^models\.gpt-4o-mini\.lifecycle\[0\]\.host: unknown host 'open-ai'; a lifecycle "
+         r"applies to one of: openai, mistral, openrouter, azure, custom"),
+        ([{"host": "azure"}, {"shutdown_on": "2026-01-01"}],
+         r"^models\.gpt-4o-mini\.lifecycle\[1\]\.host: is required"),
+        ([{"host": "openai", "shutdown_on": "2026-01-01", "replacement": "gpt-5"}],
+         r"^models\.gpt-4o-mini\.lifecycle\[0\]\.replacement: 'gpt-5' is not a catalog model "
+         r"\(known: gpt-4o, gpt-4o-mini, mistral-nemo\); name one of them, add the model under "
+         r"`models:`.*or write a display name as `replacement_note`"),
+        ([{"host": "azure", "replacement": "GPT 4o"}, {"host": "openai", "replacement": "gpt-5"}],
+         r"^models\.gpt-4o-mini\.lifecycle\[0\]\.replacement: 'GPT 4o' is not a catalog model"),
+        ([{"host": "openai", "replacement": "gpt-4o-mini"}],
+         r"^models\.gpt-4o-mini\.lifecycle\[0\]\.replacement: a model cannot replace itself"),
+        ({"host": "openai"}, r"^models\.gpt-4o-mini\.lifecycle: expected a list"),
+    ],
+)
+def test_lifecycle_host_and_replacement_are_checked(lifecycle: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_catalog({"gpt-4o-mini": {"lifecycle": lifecycle}})
+
+
+def test_a_replacement_may_name_a_model_the_config_adds() -> None:
+    cat = load_catalog({
+        "gpt-4o-mini": {"lifecycle": [{"host": "openai", "replacement": "successor"}]},
+        "successor": {"price": {"input": "1", "output": "1"},
+                      "capabilities": {"context_window": 1000, "max_output_tokens": 100}},
+    })
+    assert cat.models["gpt-4o-mini"].lifecycle_on("openai").replacement == "successor"  # type: ignore[union-attr]
+
+
+def test_lifecycle_overrides_merge_per_host() -> None:
+    cat = load_catalog({
+        "gpt-4o-mini": {"lifecycle": [{"host": "azure", "shutdown_on": "2027-03-31"}]},
+        "gpt-4o": {"lifecycle": [{"host": "openai", "replacement": "gpt-4o-mini"}]},
+        "mistral-nemo": {"lifecycle": [{"host": "mistral", "shutdown_on": None}]},
+    })
+    mini = cat.models["gpt-4o-mini"]
+    # Another host's entry is added: the built-in openai shutdown is not silently dropped.
+    assert [(e.host, e.shutdown_on) for e in mini.lifecycle] == [
+        ("openai", dt.date(2027, 1, 14)), ("azure", dt.date(2027, 3, 31))]
+    assert mini.lifecycle_on("openai").source == "openai-sdk-shutdowns"  # type: ignore[union-attr]
+    # The same host's entry changes only the fields it sets, and is marked as config's.
+    life = cat.models["gpt-4o"].lifecycle_on("openai")
+    assert life is not None
+    assert (life.shutdown_on, life.replacement, life.source) == (
+        dt.date(2027, 1, 14), "gpt-4o-mini", "config")
+    # An explicit null clears a built-in date.
+    assert cat.models["mistral-nemo"].lifecycle_on("mistral").shutdown_on is None  # type: ignore[union-attr]
+
+
+def test_the_builtin_nemo_successor_is_advice_not_a_route() -> None:
+    life = builtin_catalog().models["mistral-nemo"].lifecycle_on("mistral")
+    assert life is not None
+    assert (life.replacement, life.replacement_note) == (None, "Ministral 3 8B")
+    assert life.hint() == "; suggested replacement: Ministral 3 8B (not in the catalog)"
+
+
+def test_every_builtin_replacement_is_a_catalog_model() -> None:
+    cat = builtin_catalog()
+    for spec in cat.models.values():
+        for life in spec.lifecycle:
+            assert life.replacement is None or life.replacement in cat.models
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        # One form for key paths everywhere: list items as [i], as `${ENV}` errors write them.
+        ({"deployments": [{"model": "gpt-4o", "provider": "openai", "timeout": "slow"}]},
+         r"^deployments\[0\]\.timeout: expected a number such as 0\.5, not text$"),
+        ({"deployments": [{"model": "gpt-4o", "provider": "openai", "api_key": 1234567890}]},
+         r"^deployments\[0\]\.api_key: expected text; quote the value, not a number$"),
+        ({"routing": {"expected_output_tokens": "many"}},
+         r"^routing\.expected_output_tokens: expected a whole number such as 300, not text$"),
+        ({"deployments": {"model": "gpt-4o"}},
+         r"^deployments: expected a list \(\[a, b\] or one '- item' per line\), not a mapping$"),
+        ({"models": {"gpt-4o": {"capabilities": {"tools": "maybe"}}}},
+         r"^models\.gpt-4o\.capabilities\.tools: expected true or false, not text$"),
+    ],
+)
+def test_type_errors_say_what_to_write_without_echoing_the_value(config: dict, message: str) -> None:  # type: ignore[type-arg]
+    from router import Router
+
+    with pytest.raises(ConfigError, match=message) as info:
+        Router(config, env={})
+    assert "1234567890" not in str(info.value)

@@ -78,9 +78,12 @@ def test_models_table_and_json() -> None:
     assert by_name["gpt-4o-mini"]["price"]["input"] == "0.15"
     assert by_name["gpt-4o"]["lifecycle"][0] == {
         "host": "openai", "state": "deprecated", "deprecated_on": None,
-        "shutdown_on": "2027-01-14", "days_left": 50, "replacement": None}
+        "shutdown_on": "2027-01-14", "days_left": 50, "replacement": None,
+        "replacement_note": None}
     assert by_name["mistral-nemo"]["lifecycle"][0]["state"] == "retired"
-    assert by_name["mistral-nemo"]["lifecycle"][0]["replacement"] == "Ministral 3 8B"
+    # Mistral's named successor is advice (not a catalog model), so it routes nothing.
+    assert by_name["mistral-nemo"]["lifecycle"][0]["replacement"] is None
+    assert by_name["mistral-nemo"]["lifecycle"][0]["replacement_note"] == "Ministral 3 8B"
 
 
 @pytest.mark.parametrize(("args", "names"), [
@@ -117,7 +120,7 @@ def test_estimate_one_prompt_counts_each_model_with_its_tokenizer() -> None:
     mini = rows["gpt-4o-mini@openai"]
     assert Decimal(mini["total_cost"]) == (
         mini["input_tokens"] * Decimal("0.15") + 100 * Decimal("0.60")) / 1_000_000
-    assert data["retired"] == ["mistral-nemo@mistral"]
+    assert data["retired"] == []  # the built-in config has no retired deployment
 
 
 def test_estimate_corpus_of_files_and_jsonl(tmp_path: Path, config: Path) -> None:
@@ -221,7 +224,7 @@ def test_config_check_refuses_retired_with_replacement(tmp_path: Path) -> None:
     result = run("config", "check", str(path))
     assert result.exit_code == 1
     assert "refused: deployment 'mistral-nemo@mistral'" in result.stderr
-    assert "replacement: Ministral 3 8B" in result.stderr
+    assert "suggested replacement: Ministral 3 8B (not in the catalog)" in result.stderr
 
 
 def test_config_check_after_a_shutdown(config: Path) -> None:
@@ -234,7 +237,7 @@ def test_config_check_after_a_shutdown(config: Path) -> None:
     ("deployments: [\n", ".yaml", "is not valid YAML"),
     ("deployments:\n  - {model: gpt-5, provider: openai}\n", ".yaml",
      "deployments[0].model: unknown model 'gpt-5'"),
-    ("deployments:\n  - {model: gpt-4o, provider: opnai}\n", ".yaml", "deployments.0.provider"),
+    ("deployments:\n  - {model: gpt-4o, provider: opnai}\n", ".yaml", "deployments[0].provider"),
     ("[routing]\nstrategy = 1\n", ".toml", "routing.strategy"),
     ("routing: {}\n", ".ini", "unknown config format"),
 ])
@@ -289,6 +292,9 @@ deployments:
 
 
 def test_spend_wraps_router_spend(config: Path, monkeypatch: Any) -> None:
+    db = config.parent / "spend.db"
+    Router({"ledger": f"sqlite:///{db}"}, env={}).close()  # an empty ledger file
+    config.write_text(config.read_text() + f'ledger: "sqlite:///{db}"\n')
     seen: dict[str, Any] = {}
 
     def spend(self: Router, **kwargs: Any) -> Any:

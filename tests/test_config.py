@@ -83,13 +83,13 @@ def test_env_defaults_and_unset_keys() -> None:
     [
         ({"deployments": [{"model": "gpt-5", "provider": "openai"}]},
          r"deployments\[0\]\.model: unknown model 'gpt-5'; known: gpt-4o, gpt-4o-mini, mistral-nemo"),
-        ({"deployments": [{"model": "gpt-4o", "provider": "anthropic"}]}, r"deployments\.0\.provider"),
+        ({"deployments": [{"model": "gpt-4o", "provider": "anthropic"}]}, r"deployments\[0\]\.provider"),
         ({"deployments": [{"model": "gpt-4o", "provider": "openai", "price": {"input": "cheap"}}]},
          r"deployments\[0\]\.price\.input: 'cheap' is not a price"),
         ({"deployments": [{"model": "gpt-4o", "provider": "openai", "base_url": "api.openai.com"}]},
-         r"deployments\.0\.base_url: .*not an http\(s\) URL"),
+         r"deployments\[0\]\.base_url: .*not an http\(s\) URL"),
         ({"deployments": [{"model": "gpt-4o", "provider": "openai", "timeout": 0}]},
-         r"deployments\.0\.timeout"),
+         r"deployments\[0\]\.timeout"),
         ({"deployments": [{"model": "gpt-4o", "provider": "openai", "id": "a"},
                           {"model": "gpt-4o-mini", "provider": "openai", "id": "a"}]},
          r"deployments\[1\]\.id: duplicate deployment id 'a'"),
@@ -113,7 +113,7 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown config format '.ini'"):
         Router.from_config(ini)
     wrong = write(tmp_path, "wrong.yaml", YAML.replace("provider: mistral", "provider: mistrall"))
-    with pytest.raises(ConfigError, match=r"wrong.yaml: deployments\.3\.provider"):
+    with pytest.raises(ConfigError, match=r"wrong.yaml: deployments\[3\]\.provider"):
         Router.from_config(wrong, env=ENV)
 
 

@@ -148,7 +148,7 @@ def test_retired_deployments_get_no_traffic(make_router: Any, day: dt.datetime,
     d = r.route("hi", max_tokens=10)
     assert (d.deployment == "mistral-nemo@mistral") is nemo_on_mistral_api
     if not nemo_on_mistral_api:
-        assert "retired on mistral since 2026-07-31; replacement: Ministral 3 8B" in \
+        assert "retired on mistral since 2026-07-31; suggested replacement: Ministral 3 8B" in \
             d.excluded_deployments["mistral-nemo@mistral"]
         assert d.deployment == "mistral-nemo@vllm.local:8000"
 
@@ -183,7 +183,7 @@ def test_with_no_keys_at_all_route_still_plans() -> None:
     r = Router(env={}, clock=frozen(dt.datetime(2026, 11, 25, tzinfo=dt.UTC)))
     d = r.route("hi", max_tokens=10)
     assert d.model == "mistral-nemo"
-    assert set(d.missing_keys) == {"OPENAI_API_KEY", "OPENROUTER_API_KEY", "MISTRAL_API_KEY"}
+    assert set(d.missing_keys) == {"OPENAI_API_KEY", "OPENROUTER_API_KEY"}
 
 
 def test_deployments_of_a_model_stay_together() -> None:

@@ -249,3 +249,47 @@ def test_missing_extra_names_it(monkeypatch: Any, make: Any, module: str, extra:
     monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(ImportError, match=rf"pip install 'router\[{extra}\]'"):
         make()
+
+
+BUDGETED = {
+    "deployments": [{"model": "gpt-4o-mini", "provider": "openai", "api_key": "sk-test-0123456789"}],
+    "budgets": [{"scope": "global", "limit": "5", "window": "day"},
+                {"scope": "team", "limit": "1", "window": "day"}],
+}
+
+
+@pytest.mark.parametrize("mode", ["complete", "acomplete", "stream"])
+def test_the_budget_gauge_follows_every_settled_call(mode: str) -> None:
+    import asyncio
+
+    registry = CollectorRegistry()
+    router = Router(BUDGETED, hooks=[PrometheusHook(registry=registry)],
+                    transport=mock_transport(), env={})
+    costs = []
+    for _ in range(2):
+        if mode == "complete":
+            costs.append(router.complete(PROMPT, team="search", max_tokens=20).cost)
+        elif mode == "acomplete":
+            costs.append(asyncio.run(router.acomplete(PROMPT, team="search", max_tokens=20)).cost)
+        else:
+            stream = router.stream(PROMPT, team="search", max_tokens=20)
+            for _ in stream:
+                pass
+            assert stream.reply is not None
+            costs.append(stream.reply.cost)
+        spent = sum(costs, Decimal(0))
+        # Set after the settlement, for each budget the call was reserved in, without any
+        # observe_budget() by hand: what is left once this call's reservation became its cost.
+        assert _sample(registry, "router_budget_remaining_usd", budget="global/day") == \
+            pytest.approx(float(5 - spent))
+        assert _sample(registry, "router_budget_remaining_usd", budget="team/day:search") == \
+            pytest.approx(float(1 - spent))
+
+
+def test_budgets_are_read_only_for_hooks_that_watch_them() -> None:
+    seen: list[tuple[str, Decimal]] = []
+    router = Router(BUDGETED, hooks=[Recorder(), Hooks(on_budget=lambda n, r: seen.append((n, r)))],
+                    transport=mock_transport(), env={})
+    reply = router.complete(PROMPT, max_tokens=20)
+    assert seen == [("global/day", Decimal(5) - reply.cost)]
+    assert HookSet.of([Recorder(), Hooks(on_reply=lambda c, r: None)]).budget_hooks == ()  # type: ignore[union-attr]

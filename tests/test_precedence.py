@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from router import ConfigError, Router
-from router.settings import env_overrides, resolve
+from router.settings import ConfigWarning, env_overrides, resolve
 
 KEY = "sk-test-openai-0123456789"
 
@@ -36,9 +36,23 @@ def test_built_in_when_nothing_is_given() -> None:
     r = resolve(None, env={})
     assert r.layer == "built-in"
     assert r.config.routing.strategy == "cheapest"
-    assert [d.model for d in r.config.deployments] == [
-        "gpt-4o-mini", "gpt-4o", "mistral-nemo", "mistral-nemo"]
+    assert [d.model for d in r.config.deployments] == ["gpt-4o-mini", "gpt-4o", "mistral-nemo"]
     assert r.origins == {}
+
+
+def test_built_in_routes_nemo_only_where_it_is_still_served() -> None:
+    # Mistral retired NeMo on its own API on 2026-07-31: MISTRAL_API_KEY alone gives nothing, and
+    # Router() neither warns about a retired deployment nor lists one as "not estimated".
+    env = {"MISTRAL_API_KEY": "mistral-key-0123456789", "OPENROUTER_API_KEY": KEY}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        router = Router(env=env)
+    assert [str(w.message) for w in caught if "retired" in str(w.message)] == []
+    assert "api.mistral.ai" not in {d.base_url.split("/")[2] for d in router.deployments}
+    assert [d.id for d in router.deployments if d.model == "mistral-nemo"] == [
+        "mistral-nemo@openrouter"]
+    assert router.route("hi", models=["mistral-nemo"], max_tokens=10).deployment == \
+        "mistral-nemo@openrouter"
 
 
 def test_file_beats_built_in(best_yaml: str) -> None:
@@ -131,3 +145,50 @@ def test_dict_config_is_the_file_layer() -> None:
     r = resolve({"routing": {"strategy": "best"}}, env={"ROUTER_ROUTING__STRATEGY": "cheapest"})
     assert r.layer == "dict"
     assert r.config.routing.strategy == "cheapest"
+
+
+def test_top_level_keys_come_from_the_environment_too(tmp_path: Path) -> None:
+    db = tmp_path / "spend.db"
+    path = _file(tmp_path, "r.yaml", f"""
+deployments:
+  - {{model: gpt-4o-mini, provider: openai, api_key: "{KEY}"}}
+ledger: memory
+reservation_ttl: 600
+""")
+    env = {"ROUTER_LEDGER": f"sqlite:///{db}", "ROUTER_RESERVATION_TTL": "300",
+           "ROUTER_ON_LEDGER_ERROR": "fail_open", "ROUTER_HTTP_CLIENT": "httpx2"}
+    r = resolve(path, env=env)
+    assert r.config.ledger == f"sqlite:///{db}"          # environment beat the file
+    assert r.config.reservation_ttl == 300
+    assert r.config.on_ledger_error == "fail_open"
+    assert r.config.http_client == "httpx2"
+    assert r.origins["ledger"] == "environment ROUTER_LEDGER"
+    # ... and arguments beat the environment.
+    assert resolve(path, env=env, overrides={"ledger": "memory"}).config.ledger == "memory"
+    with Router(path, env=env) as router:
+        assert router.ledger.url.startswith("sqlite:")
+
+
+def test_a_whole_section_from_the_environment_then_its_keys(best_yaml: str) -> None:
+    env = {"ROUTER_ROUTING": json.dumps({"strategy": "best", "expected_output_tokens": 10}),
+           "ROUTER_ROUTING__STRATEGY": "cheapest"}
+    routing = resolve(best_yaml, env=env).config.routing
+    assert (routing.strategy, routing.expected_output_tokens) == ("cheapest", 10)
+    deployments = json.dumps([{"model": "gpt-4o", "provider": "openai", "api_key": KEY}])
+    r = resolve(best_yaml, env={"ROUTER_DEPLOYMENTS": deployments})
+    assert [d.model for d in r.config.deployments] == ["gpt-4o"]
+
+
+def test_bad_top_level_values_from_the_environment_name_the_variable(best_yaml: str) -> None:
+    with pytest.raises(ConfigError, match=r"^environment ROUTER_LEDGER: ledger: unknown ledger"):
+        resolve(best_yaml, env={"ROUTER_LEDGER": "mongodb://x"})
+
+
+def test_a_router_variable_that_is_no_config_key_warns(best_yaml: str) -> None:
+    with pytest.warns(ConfigWarning, match=r"ROUTER_LEDGR is not a config key and is ignored; "
+                                           r"did you mean ROUTER_LEDGER\?") as caught:
+        r = resolve(best_yaml, env={"ROUTER_LEDGR": "sqlite:///x.db", "ROUTER_CONFIG": "",
+                                    "ROUTER_DEBUG": "1"})
+    assert r.config.ledger == "memory"
+    assert len(caught) == 1  # ROUTER_CONFIG and ROUTER_DEBUG are not config keys, but known
+    assert caught[0].filename == __file__

@@ -8,7 +8,6 @@ import datetime as dt
 import logging
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from functools import partial
@@ -26,7 +25,7 @@ from router.ledger import Ledger, open_ledger
 from router.ledger.guard import BudgetGuard, Routing
 from router.ledger.hold import Hold
 from router.ledger.report import ExportFormat, SpendReport
-from router.lifecycle import notices, substitute_retired
+from router.lifecycle import notices, substitute_retired, warn_notices
 from router.messages import MessagesLike, build_request, check_scope
 from router.money import parse_money
 from router.observability.hooks import HookSet, HooksLike
@@ -58,16 +57,17 @@ _SCOPE_KEYS, _NO_SCOPE = ("user", "team", "tags"), CallScope(None, None, ())
 class Router:
     """Routes each request to the cheapest deployment that can take it within its budget.
 
-    `Router()` uses the built-in catalog and keys from the environment (`OPENAI_API_KEY`,
-    `OPENROUTER_API_KEY`, `MISTRAL_API_KEY`); `Router.from_config(path_or_dict)` uses a config.
+    `Router()` uses the built-in catalog and keys from the environment (`OPENAI_API_KEY` for
+    the GPT-4o family, `OPENROUTER_API_KEY` for NeMo; NeMo is retired on Mistral's own API, so
+    `MISTRAL_API_KEY` needs a config); `Router.from_config(path_or_dict)` uses a config.
     `transport` (an `httpx` transport such as `router.mock.mock_transport()`) replaces the network.
     Retries, fallbacks, circuit breaking and deadlines follow the config's `retries:`, `breaker:`
     and `timeouts:`; `breaker_store` shares breaker state (e.g. `RedisBreakerStore`), and
     `resilience` replaces all of it (e.g. tenacity strategies of your own). Shared budgets follow
     `budgets:` in the config's `ledger:`; `ledger` replaces it (e.g. one shared between routers).
     `hooks` (see `router.observability`) see every call's decision and its reply or error.
-    Config precedence: arguments > environment (`ROUTER_CONFIG`, `ROUTER_SECTION__KEY`) > file >
-    built-in (see `router.settings`).
+    Config precedence: arguments > environment (`ROUTER_CONFIG`, `ROUTER_KEY`,
+    `ROUTER_SECTION__KEY`) > file > built-in (see `router.settings`).
     """
 
     def __init__(
@@ -178,7 +178,8 @@ class Router:
         today = self._clock().date()
         moved: list[str] = []
         if models is not None:
-            models, moved = substitute_retired(list(models), self._deployments, today)
+            models, moved = substitute_retired(list(models), self._deployments, today,
+                                               self._catalog)
         chosen = self._strategy if strategy is None else resolve_strategy(strategy)
         wanted = None if models is None else list(models)
         unavailable = self._unavailable()
@@ -371,9 +372,7 @@ class Router:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def _warn_lifecycle(self) -> None:
-        for notice in notices(self._deployments, self._clock().date()):
-            log.warning("%s", notice.message)
-            warnings.warn(notice.message, ModelLifecycleWarning, stacklevel=3)
+        warn_notices(notices(self._deployments, self._clock().date()), ModelLifecycleWarning)
 
     def close(self) -> None:
         """Close the sync HTTP connections of every adapter (and the ledger the router opened)."""

@@ -213,9 +213,13 @@ def _parse(text: str, suffix: str, source: str) -> Any:
         if suffix == ".json":
             return json.loads(text)
         if suffix in (".yaml", ".yml"):
+            import io
+
             import yaml
 
-            return yaml.safe_load(text) or {}
+            stream = io.StringIO(text)
+            stream.name = source  # yaml's error marks name the file
+            return yaml.safe_load(stream) or {}
     except Exception as exc:  # each parser has its own error class; all mean "malformed file"
         raise ConfigError(f"is not valid {suffix[1:].upper()}: {exc}", source=source) from None
     raise ConfigError(
@@ -224,14 +228,17 @@ def _parse(text: str, suffix: str, source: str) -> Any:
 
 
 def default_config(env: Mapping[str, str]) -> dict[str, Any]:
-    """`Router()` with no config: every built-in model on the hosts whose keys the env may hold."""
+    """`Router()` with no config: every built-in model on the hosts whose keys the env may hold.
+
+    NeMo is served through OpenRouter only: Mistral retired it on its own API on 2026-07-31, and
+    no other built-in model runs there, so `MISTRAL_API_KEY` alone gives no deployment (a config
+    with a Mistral-hosted model does: examples/mistral-successor.yaml)."""
     return {
         "deployments": [
             {"model": "gpt-4o-mini", "provider": "openai", "api_key": "${OPENAI_API_KEY}"},
             {"model": "gpt-4o", "provider": "openai", "api_key": "${OPENAI_API_KEY}"},
             {"model": "mistral-nemo", "provider": "openai", "api_key": "${OPENROUTER_API_KEY}",
              "base_url": "https://openrouter.ai/api/v1"},
-            {"model": "mistral-nemo", "provider": "mistral", "api_key": "${MISTRAL_API_KEY}"},
         ]
     }
 

@@ -281,7 +281,7 @@ def _static_reason(
         life = dep.lifecycle
         assert life is not None
         assert life.shutdown_on is not None
-        hint = f"; replacement: {life.replacement}" if life.replacement else ""
+        hint = life.hint()
         return "lifecycle", f"retired on {dep.host} since {life.shutdown_on.isoformat()}{hint}"
     if keyed and not dep.has_key:
         return "key", "no API key" + (f" (set {dep.key_env})" if dep.key_env else "")

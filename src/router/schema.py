@@ -43,11 +43,14 @@ _DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("ModelOverride", "image_tokens"): "OpenAI's tile rule for image inputs; required when the "
     "model takes images",
     ("ModelOverride", "speed"): "Output tokens per second, as published",
-    ("ModelOverride", "lifecycle"): "Deprecation and shutdown per host, with the replacement",
-    ("Lifecycle", "host"): "openai, mistral, openrouter, azure or custom",
+    ("ModelOverride", "lifecycle"): "Deprecation and shutdown per host, with the replacement; "
+    "merged into the built-in entries host by host (an entry changes only the fields it sets)",
+    ("Lifecycle", "host"): "openai, mistral, openrouter, azure or custom (any self-hosted URL)",
     ("Lifecycle", "shutdown_on"): "From this day on the host serves no traffic for the model",
     ("Lifecycle", "replacement"): "A catalog model name: requests pinned to the retired model "
-    "move to it",
+    "move to it (checked against the catalog)",
+    ("Lifecycle", "replacement_note"): "A successor named for people (e.g. a model the catalog "
+    "does not hold); never moves traffic",
     ("Price", "source"): "A key of the catalog's [sources], or config",
     ("PriceOverride", "input"): 'USD per 1M input tokens, as a string: "0.02"',
     ("PriceOverride", "output"): "USD per 1M output tokens",
@@ -88,7 +91,8 @@ def schema_markdown(schema: dict[str, Any] | None = None) -> str:
         "",
         "Every key the config file (YAML, TOML or JSON) accepts, generated from the models that",
         "validate it. The JSON Schema itself is [config.schema.json](config.schema.json).",
-        "Precedence: arguments > environment (`ROUTER_SECTION__KEY`) > file > built-in.",
+        "Precedence: arguments > environment (`ROUTER_KEY`, `ROUTER_SECTION__KEY`) > file >",
+        "built-in.",
         "",
     ]
     shown: set[str] = set()

@@ -1,15 +1,21 @@
 """One precedence for every config value: arguments > environment > file > built-in.
 
 The file is the `config` argument, else `$ROUTER_CONFIG`, else the built-in default (every catalog
-model on the hosts whose keys the environment holds). `ROUTER_<KEY>__<SUB>` variables override
-mapping keys of the file (`ROUTER_ROUTING__STRATEGY=best`); `overrides` (arguments, dotted paths
-such as `{"routing.strategy": "best"}`) override both. Errors name where the bad value came from.
+model on the hosts whose keys the environment holds). `ROUTER_<KEY>` variables replace a top-level
+key of the file (`ROUTER_LEDGER=sqlite:///spend.db`, `ROUTER_RESERVATION_TTL=300`) and
+`ROUTER_<KEY>__<SUB>` a key inside a section (`ROUTER_ROUTING__STRATEGY=best`); JSON objects and
+lists are parsed. `overrides` (arguments, dotted paths such as `{"routing.strategy": "best"}`)
+override both. A `ROUTER_*` variable that names no config key is reported, never silently
+ignored. Errors name where the bad value came from.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +26,7 @@ from router.errors import ConfigError
 __all__ = [
     "CONFIG_ENV",
     "ENV_PREFIX",
+    "ConfigWarning",
     "Resolved",
     "env_overrides",
     "resolve",
@@ -29,6 +36,13 @@ __all__ = [
 ENV_PREFIX = "ROUTER_"
 CONFIG_ENV = "ROUTER_CONFIG"
 BUILTIN = "built-in"
+# ROUTER_* variables that are not config keys: the file to read, and the command's --debug.
+NOT_CONFIG = frozenset({CONFIG_ENV, "ROUTER_DEBUG"})
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+class ConfigWarning(UserWarning):
+    """Something in the config's environment is ignored (e.g. a misspelt `ROUTER_*` variable)."""
 
 ConfigLike = str | os.PathLike[str] | Mapping[str, Any]
 
@@ -46,19 +60,37 @@ class Resolved:
 
 
 def env_overrides(env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
-    """`ROUTER_A__B=value` -> `{"a.b": (value, "ROUTER_A__B")}`; JSON objects and lists are parsed."""
+    """`ROUTER_A=value` -> `{"a": (value, "ROUTER_A")}`, `ROUTER_A__B` -> `"a.b"`; JSON objects
+    and lists are parsed. Whole keys come before their sub-keys, so the more specific one wins.
+
+    A `ROUTER_X` whose `x` is no top-level config key warns (`ConfigWarning`) and is skipped."""
     out: dict[str, tuple[Any, str]] = {}
-    for name in sorted(env):
-        if not name.startswith(ENV_PREFIX) or "__" not in name[len(ENV_PREFIX):]:
+    for name in sorted(env, key=lambda n: (n.count("__"), n)):
+        if not name.startswith(ENV_PREFIX) or name in NOT_CONFIG:
             continue
         parts = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
-        if not all(parts):
+        if len(parts) > 1 and not all(parts):
             raise ConfigError(
                 "is not a config key; write ROUTER_SECTION__KEY, e.g. ROUTER_ROUTING__STRATEGY",
                 source=f"environment variable {name}",
             )
+        if len(parts) == 1 and parts[0] not in RouterConfig.model_fields:
+            _ignored(name, parts[0])
+            continue
         out[".".join(parts)] = (_env_value(env[name], name), name)
     return out
+
+
+def _ignored(name: str, key: str) -> None:
+    keys = sorted(RouterConfig.model_fields)
+    close = difflib.get_close_matches(key, keys, n=1)
+    hint = f"did you mean {ENV_PREFIX}{close[0].upper()}? " if close else ""
+    message = (f"environment variable {name} is not a config key and is ignored; {hint}"
+               f"top-level keys: {', '.join(keys)} (ROUTER_SECTION__KEY sets a key inside one)")
+    frame, level = sys._getframe(0), 1  # point at the caller's line, not at the router's
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, ConfigWarning, stacklevel=level)
 
 
 def _env_value(text: str, name: str) -> Any:

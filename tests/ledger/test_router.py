@@ -298,9 +298,9 @@ def test_fail_open_goes_ahead_with_a_warning(make: Any, caplog: pytest.LogCaptur
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    ({"budgets": [{"scope": "tenant", "limit": "1"}]}, "budgets.0.scope: Input should be"),
-    ({"budgets": [{"scope": "user", "limit": "-2"}]}, "budgets.0.limit: '-2' is not a USD amount"),
-    ({"budgets": [{"scope": "user", "limit": "2", "window": "year"}]}, "budgets.0.window"),
+    ({"budgets": [{"scope": "tenant", "limit": "1"}]}, r"budgets\[0\]\.scope: Input should be"),
+    ({"budgets": [{"scope": "user", "limit": "-2"}]}, r"budgets\[0\]\.limit: '-2' is not a USD amount"),
+    ({"budgets": [{"scope": "user", "limit": "2", "window": "year"}]}, r"budgets\[0\]\.window"),
     ({"ledger": "mongodb://x"}, "ledger: unknown ledger 'mongodb://x'"),
     ({"on_ledger_error": "shrug"}, "on_ledger_error: Input should be 'fail_closed' or 'fail_open'"),
     ({"reservation_ttl": 0}, "reservation_ttl: Input should be greater than 0"),

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from router.catalog.schema import (
+    HOSTS,
     Capabilities,
     Catalog,
     HostOffer,
@@ -22,6 +23,7 @@ from router.catalog.schema import (
     Quality,
     Source,
     Speed,
+    unknown_host,
 )
 from router.errors import ConfigError
 
@@ -37,6 +39,7 @@ __all__ = [
     "Source",
     "Speed",
     "builtin_catalog",
+    "key_path",
     "load_catalog",
     "validation_error",
 ]
@@ -57,18 +60,28 @@ def load_catalog(overrides: Mapping[str, Any] | None, *, source: str | None = No
     """The built-in catalog with `overrides` (config `models:`) deep-merged in, then validated.
 
     An override may change any field of a known model or add a new model (which then needs at
-    least `price` and `capabilities`). Errors name the key path, e.g. `models.gpt-4o.price.input`.
+    least `price` and `capabilities`). `lifecycle` merges per host: an entry replaces the fields it
+    sets in the built-in entry for the same host and leaves the other hosts' entries alone. Every
+    `replacement` must name a model of the merged catalog. Errors name the key path, e.g.
+    `models.gpt-4o.price.input`.
     """
     raw = copy.deepcopy(_builtin_raw())
     models = raw.setdefault("models", {})
-    for name, patch in (overrides or {}).items():
+    patches = overrides or {}
+    for name, patch in patches.items():
         if not isinstance(patch, Mapping):
             raise ConfigError(
                 "expected a mapping of fields to override", path=f"models.{name}", source=source
             )
-        models[name] = _merge(models.get(name, {}), patch)
+        merged = _merge(models.get(name, {}), {k: v for k, v in patch.items() if k != "lifecycle"})
+        if "lifecycle" in patch:
+            merged["lifecycle"] = _merge_lifecycle(
+                models.get(name, {}).get("lifecycle", []), patch["lifecycle"],
+                f"models.{name}.lifecycle", source)
+        models[name] = merged
     for name, spec in models.items():
         spec["name"] = name
+    _check_replacements(models, patches, source)
     try:
         return Catalog.model_validate(raw)
     except ValidationError as exc:
@@ -91,18 +104,121 @@ def _merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _merge_lifecycle(base: list[Any], patch: Any, path: str,
+                     source: str | None) -> list[dict[str, Any]]:
+    """Merge config lifecycle entries into the built-in ones, host by host."""
+    if not isinstance(patch, list):
+        raise ConfigError("expected a list of entries such as {host: openai, shutdown_on: "
+                          "2027-01-14, replacement: MODEL}", path=path, source=source)
+    out = [dict(entry) for entry in base]
+    for i, entry in enumerate(patch):
+        where = f"{path}[{i}]"
+        if not isinstance(entry, Mapping):
+            raise ConfigError("expected a mapping such as {host: openai, shutdown_on: 2027-01-14}",
+                              path=where, source=source)
+        host = entry.get("host")
+        if host is None:
+            raise ConfigError(f"is required: the host this entry applies to ({', '.join(HOSTS)})",
+                              path=f"{where}.host", source=source)
+        if host not in HOSTS:
+            raise ConfigError(unknown_host(host), path=f"{where}.host", source=source)
+        same = next((j for j, old in enumerate(out) if old.get("host") == host), None)
+        if same is None:
+            out.append(dict(entry))
+        else:
+            out[same] = _merge(out[same], entry)
+    return out
+
+
+def _check_replacements(models: Mapping[str, Any], patches: Mapping[str, Any],
+                        source: str | None) -> None:
+    """A `replacement` that is not a catalog model would leave a retired model's traffic nowhere.
+
+    The config's entries are checked first, by their own index; then the merged ones."""
+    found = [(name, i, entry) for name, patch in patches.items()
+             for i, entry in enumerate(patch.get("lifecycle") or ())]
+    found += [(name, i, entry) for name, spec in models.items()
+              for i, entry in enumerate(spec.get("lifecycle") or ())]
+    for name, i, entry in found:
+        target = entry.get("replacement")
+        if target is None or (target in models and target != name):
+            continue
+        where = f"models.{name}.lifecycle[{i}].replacement"
+        if target == name:
+            raise ConfigError("a model cannot replace itself; name its successor",
+                              path=where, source=source)
+        raise ConfigError(
+            f"{target!r} is not a catalog model (known: {', '.join(sorted(models))}); "
+            "name one of them, add the model under `models:` with its price and "
+            "capabilities, or write a display name as `replacement_note` (advice only)",
+            path=where, source=source)
+
+
 def validation_error(exc: ValidationError, *, source: str | None = None, prefix: str = "") -> ConfigError:
     """Turn pydantic's error into one `ConfigError` naming the first bad key path and the fix."""
     first = exc.errors()[0]
-    path = ".".join(str(p) for p in first["loc"])
+    path = key_path(first["loc"])
     if prefix:
-        path = f"{prefix}.{path}" if path else prefix
+        path = f"{prefix}{'' if path.startswith('[') else '.'}{path}" if path else prefix
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key; check its spelling against the docs"
     elif first["type"] == "missing":
         message = "is required"
+    elif first["type"] in _TYPE_FIXES:
+        # Says what to write, and what was found by kind only: the value may be a secret.
+        message = f"{_TYPE_FIXES[first['type']]}, not {_kind(first.get('input'))}"
     more = len(exc.errors()) - 1
     if more:
         message += f" (and {more} more error{'s' if more > 1 else ''})"
     return ConfigError(message, path=path, source=source)
+
+
+def key_path(loc: Any) -> str:
+    """`("deployments", 0, "model")` -> `deployments[0].model`: the one form every error uses."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+_TYPE_FIXES = {
+    "string_type": "expected text; quote the value",
+    "int_type": "expected a whole number such as 300",
+    "int_parsing": "expected a whole number such as 300",
+    "int_from_float": "expected a whole number such as 300",
+    "float_type": "expected a number such as 0.5",
+    "float_parsing": "expected a number such as 0.5",
+    "decimal_type": 'expected a decimal amount written as a string, e.g. "0.15"',
+    "decimal_parsing": 'expected a decimal amount written as a string, e.g. "0.15"',
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "dict_type": "expected a mapping of keys to values (key: value)",
+    "list_type": "expected a list ([a, b] or one '- item' per line)",
+    "tuple_type": "expected a list ([a, b] or one '- item' per line)",
+    "frozen_set_type": "expected a list ([a, b] or one '- item' per line)",
+    "date_type": "expected a date written YYYY-MM-DD",
+    "date_parsing": "expected a date written YYYY-MM-DD",
+    "date_from_datetime_parsing": "expected a date written YYYY-MM-DD",
+    "model_type": "expected a mapping of keys to values (key: value)",
+    "model_attributes_type": "expected a mapping of keys to values (key: value)",
+}
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text" if value else "empty text"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return f"a {type(value).__name__}"

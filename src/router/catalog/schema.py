@@ -7,12 +7,13 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from router.errors import InvalidRequestError
 from router.money import MILLION, parse_money
 
 __all__ = [
+    "HOSTS",
     "Capabilities",
     "Catalog",
     "HostOffer",
@@ -26,6 +27,9 @@ __all__ = [
 ]
 
 Tokenizer = Literal["o200k_base", "cl100k_base", "tekken", "bytes"]
+# The hosts a deployment's base_url resolves to (`router.deployments.host_of`); a lifecycle entry
+# applies to the deployments on one of them.
+HOSTS = ("openai", "mistral", "openrouter", "azure", "custom")
 Modality = Literal["text", "image"]
 
 
@@ -111,15 +115,41 @@ class Speed(_Frozen):
 
 
 class Lifecycle(_Frozen):
-    """Deprecation and shutdown of a model on one host (`openai`, `mistral`...), not everywhere."""
+    """Deprecation and shutdown of a model on one host (`openai`, `mistral`...), not everywhere.
+
+    `replacement` is a catalog model that takes the retired model's pinned requests (checked
+    against the catalog); `replacement_note` is advice for people only (e.g. a vendor's successor
+    that the catalog does not hold yet) and never moves traffic.
+    """
 
     host: str
     deprecated_on: dt.date | None = None
     shutdown_on: dt.date | None = None
     replacement: str | None = None
+    replacement_note: str = ""
     note: str = ""
     source: str = "config"
     as_of: dt.date | None = None
+
+    @field_validator("host")
+    @classmethod
+    def _known_host(cls, value: str) -> str:
+        if value not in HOSTS:
+            raise ValueError(unknown_host(value))
+        return value
+
+    def hint(self) -> str:
+        """`; replacement: X` for the messages that announce a deprecation or a retirement."""
+        if self.replacement:
+            return f"; replacement: {self.replacement}"
+        if self.replacement_note:
+            return f"; suggested replacement: {self.replacement_note} (not in the catalog)"
+        return ""
+
+
+def unknown_host(host: object) -> str:
+    return (f"unknown host {host!r}; a lifecycle applies to one of: {', '.join(HOSTS)} "
+            "(the host a deployment's base_url points at; `custom` is any self-hosted URL)")
 
 
 class HostOffer(_Frozen):

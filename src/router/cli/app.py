@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from router.cli.common import BAD_INPUT, CliError, Options, classify
+from router.cli.common import BAD_INPUT, Options, check_file, classify
 
 __all__ = ["cli"]
 
@@ -22,6 +22,8 @@ class RouterGroup(click.Group):
 
     def make_context(self, info_name: str | None, args: list[str],
                      parent: click.Context | None = None, **extra: Any) -> click.Context:
+        if parent is None:
+            args = _debug_first(args)
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as exc:  # the group's own options, e.g. --today tomorrow
@@ -57,6 +59,15 @@ class RouterGroup(click.Group):
             raise click.exceptions.Exit(code) from None
 
 
+def _debug_first(args: list[str]) -> list[str]:
+    """`--debug` is a global option, but people type it anywhere: move it before the subcommand
+    (up to a `--`, after which everything is an argument)."""
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" not in args[1:end]:
+        return args
+    return ["--debug", *(a for i, a in enumerate(args) if i >= end or a != "--debug")]
+
+
 def _one_line(text: str) -> None:
     click.echo(" ".join(text.split()), err=True)
 
@@ -85,7 +96,7 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
 @click.option("--today", metavar="YYYY-MM-DD", callback=_date,
               help="Judge lifecycles on this day instead of today (e.g. the day after a shutdown).")
 @click.option("--debug", is_flag=True, envvar="ROUTER_DEBUG",
-              help="Show tracebacks instead of one-line errors.")
+              help="Show tracebacks instead of one-line errors (anywhere on the line).")
 @click.version_option(package_name="router", prog_name="router")
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, today: dt.date | None, debug: bool) -> None:
@@ -94,8 +105,8 @@ def cli(ctx: click.Context, config: str | None, today: dt.date | None, debug: bo
     Exit codes: 0 ok; 1 the answer is no (nothing fits the budget, a deployment is retired);
     2 bad input; 3 a feature or extra is missing; 4 a provider or the ledger failed.
     """
-    if config is not None and not os.path.isfile(config):
-        raise CliError(f"no such config file: {config}")
+    if config is not None:
+        check_file(config, "config file")
     ctx.obj = Options(config=config, debug=debug, today=today)
 
 

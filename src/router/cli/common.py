@@ -14,10 +14,12 @@ from typing import Any
 import click
 from rich.console import Console
 
-from router.client import Router
+from router.client import ModelLifecycleWarning, Router
 from router.decision import Decision
 from router.errors import ConfigError, InvalidRequestError, NoRouteError, RouterError
+from router.ledger import Ledger, LedgerURL, parse_ledger_url
 from router.money import format_usd
+from router.settings import resolve
 
 __all__ = [
     "BAD_INPUT",
@@ -27,7 +29,9 @@ __all__ = [
     "UNAVAILABLE",
     "CliError",
     "Options",
+    "check_file",
     "classify",
+    "configured_ledger",
     "decision_json",
     "dump_json",
     "err_console",
@@ -94,6 +98,14 @@ def classify(exc: BaseException) -> tuple[int, str]:
     return FAILED, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)"
 
 
+def check_file(path: str, what: str) -> None:
+    """A `what` the user named must be a file: say which, when it is missing or a directory."""
+    if os.path.isdir(path):
+        raise CliError(f"{path} is a directory, not a file (expected: {what})")
+    if not os.path.isfile(path):
+        raise CliError(f"no such {what}: {path}")
+
+
 def out_console() -> Console:
     """Rich output on stdout; wide enough for tables when piped."""
     console = Console(highlight=False)
@@ -125,13 +137,27 @@ def usd(amount: Decimal | None) -> str:
     return "-" if amount is None else format_usd(amount)
 
 
-def make_router(opts: Options, *, strategy: str | None = None) -> tuple[Router, list[str]]:
+def make_router(opts: Options, *, strategy: str | None = None,
+                ledger: Ledger | None = None) -> tuple[Router, list[str]]:
     """The router of `--config` (or `$ROUTER_CONFIG`, or the built-in one), without network,
-    and the lifecycle warnings its construction raised."""
+    and the lifecycle warnings its construction raised (other warnings go to stderr).
+    `ledger` replaces the config's (e.g. a stand-in that a dry run may write to)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        router = Router(opts.config, env=os.environ, clock=opts.clock(), strategy=strategy)
-    return router, [str(w.message) for w in caught]
+        router = Router(opts.config, env=os.environ, clock=opts.clock(), strategy=strategy,
+                        ledger=ledger)
+    lifecycle = [str(w.message) for w in caught if issubclass(w.category, ModelLifecycleWarning)]
+    for w in caught:
+        if not issubclass(w.category, ModelLifecycleWarning):
+            err_console().print(f"router: warning: {w.message}", markup=False)
+    return router, lifecycle
+
+
+def configured_ledger(opts: Options) -> LedgerURL:
+    """The ledger the config names, parsed; nothing is opened or created."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # make_router reports them
+        return parse_ledger_url(resolve(opts.config, env=os.environ).config.ledger)
 
 
 def decision_json(decision: Decision) -> dict[str, Any]:

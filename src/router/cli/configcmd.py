@@ -10,7 +10,16 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from router.cli.common import REFUSED, CliError, Options, dump_json, err_console, out_console, usd
+from router.cli.common import (
+    REFUSED,
+    CliError,
+    Options,
+    check_file,
+    dump_json,
+    err_console,
+    out_console,
+    usd,
+)
 from router.config import build_deployments
 from router.deployments import Deployment, LifecycleState
 from router.lifecycle import Notice, notices
@@ -18,6 +27,9 @@ from router.schema import config_schema, schema_markdown
 from router.settings import resolve
 
 __all__ = ["config_group"]
+
+_NOTHING_SERVES = ("no deployment can serve a request: add a live one under `deployments:` "
+                   "(see examples/)")
 
 
 @click.group("config")
@@ -40,8 +52,7 @@ def check(opts: Options, file: str | None, strict: bool, as_json: bool) -> None:
     path = file or opts.config
     if path is None:
         raise CliError("name the config FILE to check (or pass --config)")
-    if not os.path.isfile(path):
-        raise CliError(f"no such config file: {path}")
+    check_file(path, "config file")
     resolved = resolve(path, env=os.environ)
     _, deployments = build_deployments(resolved.config, resolved.unset, resolved.source)
     today = opts.date()
@@ -50,6 +61,8 @@ def check(opts: Options, file: str | None, strict: bool, as_json: bool) -> None:
     deprecated = [n for n in found if n.state is LifecycleState.DEPRECATED]
     keyless = [d for d in deployments if not d.has_key]
     problems = [n.message for n in retired]
+    if len(retired) == len(deployments):  # none at all, or every one retired
+        problems.append(_NOTHING_SERVES)
     if strict:
         problems += [n.message for n in deprecated] + [d.missing_key_hint() for d in keyless]
     if as_json:
@@ -69,6 +82,8 @@ def check(opts: Options, file: str | None, strict: bool, as_json: bool) -> None:
             err.print(Text(f"warning: {d.missing_key_hint()}", style="yellow"))
         for n in retired:
             err.print(Text(f"refused: {n.message}", style="red"))
+        if _NOTHING_SERVES in problems:
+            err.print(Text(f"refused: {_NOTHING_SERVES}", style="red"))
         if not problems:
             out_console().print(f"{path}: ok ({len(deployments)} deployments)", markup=False)
     if problems:

@@ -7,6 +7,7 @@ JSON string; any other file is one request holding its whole text.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,14 +43,20 @@ def looks_like_path(arg: str) -> bool:
     return "/" in arg or "\\" in arg or arg.lower().endswith(_SUFFIXES)
 
 
-def collect_files(paths: Sequence[Path]) -> list[Path]:
-    """Files named, and every non-hidden file under directories named, in a stable order."""
+def collect_files(paths: Sequence[Path], *, skip_bad: bool,
+                  skipped: list[Skipped]) -> list[Path]:
+    """Files named, and every non-hidden file under directories named, in a stable order.
+
+    A directory that cannot be listed is an error (not silently left out) unless `skip_bad`,
+    and then it is listed in `skipped`."""
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and not any(
-                part.startswith(".") for part in p.relative_to(path).parts))
-            if not found:
+            found, unreadable = _walk(path)
+            for exc in unreadable:
+                _bad(skipped, skip_bad, str(exc.filename or path),
+                     f"cannot read the directory: {exc.strerror or exc}")
+            if not found and not unreadable:
                 raise CliError(f"{path}: the directory holds no files")
             out.extend(found)
         elif path.is_file():
@@ -57,6 +64,16 @@ def collect_files(paths: Sequence[Path]) -> list[Path]:
         else:
             raise CliError(f"no such file or directory: {path}")
     return out
+
+
+def _walk(top: Path) -> tuple[list[Path], list[OSError]]:
+    """Every non-hidden file under `top`, sorted, and the directories that could not be listed."""
+    errors: list[OSError] = []
+    found: list[Path] = []
+    for root, dirs, files in os.walk(top, onerror=errors.append):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(root, f) for f in files if not f.startswith(".")]
+    return sorted(p for p in found if p.is_file()), errors
 
 
 def read_items(files: Sequence[Path], *, field: str | None, skip_bad: bool,

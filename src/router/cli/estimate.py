@@ -102,9 +102,11 @@ def estimate(opts: Options, inputs: tuple[str, ...], literal: bool, output_token
         raise CliError("no live deployment to estimate on (all retired or filtered out)")
     out_tokens = (resolved.config.routing.expected_output_tokens if output_tokens is None
                   else output_tokens)
-    files = _files(inputs, literal)
     skipped: list[Skipped] = []
+    files = _files(inputs, literal, skip_bad=skip_bad, skipped=skipped)
     if files is None:
+        if not " ".join(inputs).strip():
+            raise CliError("the prompt is empty; give the text to estimate, or a FILE or DIR")
         items: list[Item] = [Item("prompt", " ".join(inputs), len(" ".join(inputs).encode()))]
         _count(items, tallies, out_tokens, skipped, skip_bad, total_bytes=0)
     else:
@@ -126,14 +128,15 @@ def estimate(opts: Options, inputs: tuple[str, ...], literal: bool, output_token
           retired=retired, skipped=skipped)
 
 
-def _files(inputs: tuple[str, ...], literal: bool) -> list[Path] | None:
+def _files(inputs: tuple[str, ...], literal: bool, *, skip_bad: bool,
+           skipped: list[Skipped]) -> list[Path] | None:
     """The files to read, or None when the arguments are prompt text."""
     if literal:
         return None
     paths = [Path(a) for a in inputs]
-    existing = [_exists(p) for p in paths]
+    existing = [a != "" and _exists(p) for a, p in zip(inputs, paths, strict=True)]  # Path("") is "."
     if all(existing):
-        return collect_files(paths)
+        return collect_files(paths, skip_bad=skip_bad, skipped=skipped)
     if any(existing) or any(looks_like_path(a) for a in inputs):
         missing = next(a for a, e in zip(inputs, existing, strict=True) if not e)
         raise CliError(f"no such file or directory: {missing} (use --text to price it as text)")

@@ -26,7 +26,8 @@ def catalog_of(opts: Options) -> Catalog:
 
 
 def lifecycle_text(entry: Lifecycle, today: dt.date) -> str:
-    then = f" -> {entry.replacement}" if entry.replacement else ""
+    then = f" -> {entry.replacement}" if entry.replacement else (
+        f" (suggested: {entry.replacement_note})" if entry.replacement_note else "")
     if entry.shutdown_on is not None and today >= entry.shutdown_on:
         return f"[red]{entry.host}: retired {entry.shutdown_on}{then}[/red]"
     if entry.shutdown_on is not None:
@@ -45,7 +46,8 @@ def lifecycle_json(entry: Lifecycle, today: dt.date) -> dict[str, Any]:
         state = "deprecated"
     days = (entry.shutdown_on - today).days if entry.shutdown_on and state != "retired" else None
     return {"host": entry.host, "state": state, "deprecated_on": entry.deprecated_on,
-            "shutdown_on": entry.shutdown_on, "days_left": days, "replacement": entry.replacement}
+            "shutdown_on": entry.shutdown_on, "days_left": days, "replacement": entry.replacement,
+            "replacement_note": entry.replacement_note or None}
 
 
 def _matches(spec: ModelSpec, *, vendors: tuple[str, ...], takes: tuple[str, ...],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import mimetypes
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,8 @@ from router.cli.common import (
     REFUSED,
     CliError,
     Options,
+    check_file,
+    configured_ledger,
     decision_json,
     dump_json,
     err_console,
@@ -24,7 +25,9 @@ from router.cli.common import (
     usd,
 )
 from router.decision import Decision
-from router.errors import NoRouteError
+from router.errors import LedgerError, NoRouteError
+from router.ledger import LedgerURL, MemoryLedger
+from router.money import parse_money
 
 __all__ = ["build_messages", "route"]
 
@@ -45,25 +48,36 @@ def build_messages(prompt: str, *, system: str | None, images: tuple[str, ...],
     return messages
 
 
+# The formats the vision APIs take, by their first bytes (a file's name may say anything).
+_IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
+                (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"))
+
+
 def _image_url(value: str) -> str:
     if value.startswith(("http://", "https://", "data:")):
         return value
-    path = Path(value)
-    if not path.is_file():
-        raise CliError(f"no such image file: {value}")
-    kind = mimetypes.guess_type(path.name)[0] or "image/png"
-    return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
+    check_file(value, "image file")
+    data = Path(value).read_bytes()
+    kind = next((k for magic, k in _IMAGE_MAGIC if data.startswith(magic)), None)
+    if kind is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        kind = "image/webp"
+    if kind is None:
+        raise CliError(f"{value} is not an image: --image takes PNG, JPEG, GIF or WEBP files "
+                       "(or an http(s) URL)")
+    return f"data:{kind};base64,{base64.b64encode(data).decode()}"
 
 
 def read_prompt(prompt: str | None, prompt_file: str | None) -> str:
     if prompt_file is not None:
-        path = Path(prompt_file)
-        if not path.is_file():
-            raise CliError(f"no such file: {prompt_file}")
-        return path.read_text("utf-8")
-    if prompt is None:
+        check_file(prompt_file, "prompt file")
+        text = Path(prompt_file).read_text("utf-8")
+    elif prompt is None:
         raise CliError("give a PROMPT, '-' to read it from stdin, or --file PATH")
-    return sys.stdin.read() if prompt == "-" else prompt
+    else:
+        text = sys.stdin.read() if prompt == "-" else prompt
+    if not text.strip():
+        raise CliError("the prompt is empty; give the text to route")
+    return text
 
 
 @click.command()
@@ -86,31 +100,59 @@ def route(opts: Options, prompt: str | None, prompt_file: str | None, budget: st
           system: str | None, images: tuple[str, ...], detail: str, as_json: bool) -> None:
     """Explain where PROMPT would go within --budget, and why; sends nothing.
 
+    Shared budgets count with what the config's ledger says is left; a dry run creates no ledger
+    file, and routes without the ledger (saying so) when it cannot be reached.
     Exits 1 when no deployment can take the request (e.g. nothing fits the budget).
     """
+    # Every argument is checked before anything is opened: bad input changes nothing.
     text = read_prompt(prompt, prompt_file)
     messages = build_messages(text, system=system, images=images, detail=detail)
-    router, _ = make_router(opts, strategy=strategy)
+    limit = None if budget is None else parse_money(budget, field="--budget")
     options: dict[str, Any] = {}
     if max_tokens is not None:
         options["max_tokens"] = max_tokens
+    notes: list[str] = []
+    stand_in = _stand_in(configured_ledger(opts), notes)
+    router, _ = make_router(opts, strategy=strategy, ledger=stand_in)
+    wanted = list(models) or None
     error: NoRouteError | None = None
     try:
-        decision = router.route(messages, budget=budget, models=list(models) or None, **options)
+        try:
+            decision = router.route(messages, budget=limit, models=wanted, **options)
+        except LedgerError as exc:
+            router.close()
+            notes.append(f"the ledger cannot be reached ({exc}): shared budgets were not checked "
+                         "(counted as unspent)")
+            router, _ = make_router(opts, strategy=strategy, ledger=MemoryLedger())
+            decision = router.route(messages, budget=limit, models=wanted, **options)
     except NoRouteError as exc:
         if exc.decision is None:
             raise
         decision, error = exc.decision, exc
+    finally:
+        router.close()
+    if notes:
+        decision = decision.evolve(notes=(*decision.notes, *notes))
     if as_json:
         dump_json({**decision_json(decision), "error": None if error is None else str(error)})
     else:
-        _show(decision)
+        _show(decision, keyless={d.id for d in router.deployments if not d.has_key})
     if error is not None:
         err_console().print(f"router: {error}", markup=False)
         raise click.exceptions.Exit(REFUSED)
 
 
-def _show(decision: Decision) -> None:
+def _stand_in(ledger: LedgerURL, notes: list[str]) -> MemoryLedger | None:
+    """An empty ledger in place of a SQLite file that does not exist yet: it would hold nothing,
+    and a dry run must not create it."""
+    if ledger.kind != "sqlite" or Path(ledger.target).exists():
+        return None
+    notes.append(f"the ledger file {ledger.target} does not exist yet: shared budgets count as "
+                 "unspent (nothing was created)")
+    return MemoryLedger()
+
+
+def _show(decision: Decision, *, keyless: set[str]) -> None:
     console = out_console()
     chosen = decision.chosen
     budget = f" within {usd(decision.budget)}" if decision.budget is not None else ""
@@ -140,5 +182,8 @@ def _show(decision: Decision) -> None:
     for note in decision.notes:
         console.print(f"note: {note}", markup=False)
     if decision.missing_keys:
-        console.print("note: no API key is set; a real call would need "
-                      + " or ".join(decision.missing_keys), markup=False)
+        # An entry is the variable a key comes from, or a deployment written without one.
+        fixes = [f"give deployment {k!r} an api_key in the config" if k in keyless else f"set {k}"
+                 for k in decision.missing_keys]
+        console.print("note: no API key is set, so this is the plan only; to send it, "
+                      + " or ".join(fixes), markup=False)

@@ -1,7 +1,7 @@
 """`router spend` and `router eval`: thin wrappers over the spend ledger and the replay evaluator.
 
-Both features live in their own packages; when one is not installed in this build, the command
-says so in one line and exits 3.
+When what one needs is missing (a shared ledger, the evaluator), it says so in one line and
+exits 3.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from router.cli.common import (
     UNAVAILABLE,
     CliError,
     Options,
+    check_file,
+    configured_ledger,
     dump_json,
     err_console,
     make_router,
@@ -53,12 +55,30 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
 @click.pass_obj
 def spend(opts: Options, by: tuple[str, ...], since: dt.datetime | None,
           until: dt.datetime | None, as_json: bool) -> None:
-    """Spend recorded by the config's ledger, by budget, window, model or deployment."""
+    """Spend recorded by the config's ledger, by budget, window, model or deployment.
+
+    Needs a ledger that outlives the process (`ledger: sqlite:///...` or `redis://...`): without
+    one, or when its SQLite file does not exist, it says so and creates nothing.
+    """
+    ledger = configured_ledger(opts)
+    if ledger.kind == "memory":
+        raise CliError("router spend reads a shared ledger, and the config has none (a memory "
+                       "ledger in a fresh process has nothing to report); set `ledger:` to "
+                       "sqlite:///path.db or redis://host:6379/0", UNAVAILABLE)
+    if ledger.kind == "sqlite" and not Path(ledger.target).is_file():
+        raise CliError(f"no ledger file at {ledger.target}: nothing has been recorded there; "
+                       "check `ledger:` in the config")
     router, _ = make_router(opts)
-    report_spend = getattr(router, "spend", None)
-    if report_spend is None:
-        raise CliError("router spend needs the spend ledger (`ledger:` and `budgets:` in the "
-                       "config), which this build of router does not include yet", UNAVAILABLE)
+    with router:
+        data = _plain(router.spend(**_spend_args(by, since, until)))
+    if as_json:
+        dump_json(data)
+    else:
+        _show_rows("spend", data)
+
+
+def _spend_args(by: tuple[str, ...], since: dt.datetime | None,
+                until: dt.datetime | None) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     if by:
         kwargs["by"] = list(by)
@@ -66,11 +86,7 @@ def spend(opts: Options, by: tuple[str, ...], since: dt.datetime | None,
         kwargs["since"] = since
     if until is not None:
         kwargs["until"] = until
-    data = _plain(report_spend(**kwargs))
-    if as_json:
-        dump_json(data)
-    else:
-        _show_rows("spend", data)
+    return kwargs
 
 
 @click.command("eval")
@@ -91,8 +107,7 @@ def eval_command(opts: Options, traces: str, pairs: tuple[str, ...], target: flo
     Reports APGR, CPT(50%), CPT(80%) and the savings at --target against always-strong, random
     and oracle routing.
     """
-    if not Path(traces).is_file():
-        raise CliError(f"no such trace file: {traces}")
+    check_file(traces, "trace file")
     models: dict[str, str] = {}
     for pair in pairs:
         name, sep, trace_name = pair.partition("=")

@@ -212,13 +212,21 @@ class Hold:
         a settlement the ledger refuses is kept and retried before this router's next
         reservation (see `BudgetGuard.pending`)."""
         op = self._close_op(exc)
-        if op is not None:
-            self._guard._finish(op)
+        if op is None:
+            return
+        self._guard._finish(op)
+        hooks = self._guard._hooks
+        if hooks is not None:  # what the budgets have left, for hooks that watch
+            hooks.budgets_after(self._guard.ledger, self.reservation)
 
     async def aclose(self, exc: BaseException | None = None) -> None:
         op = self._close_op(exc)
-        if op is not None:
-            await self._guard._afinish(op)
+        if op is None:
+            return
+        await self._guard._afinish(op)
+        hooks = self._guard._hooks
+        if hooks is not None:
+            await hooks.abudgets_after(self._guard.ledger, self.reservation)
 
     def abandon(self) -> None:
         """Release a reservation whose call never started (a stream never iterated)."""

@@ -1,4 +1,5 @@
-"""The hook API: `on_decision`, `on_reply`, `on_error`, called around every routed call.
+"""The hook API: `on_decision`, `on_reply`, `on_error`, called around every routed call, and
+`on_budget` with what a shared budget has left after each call in it settled.
 
     class Audit(Hook):
         def on_reply(self, call: CallInfo, reply: Reply) -> None:
@@ -14,13 +15,15 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from router.calls import CallState
     from router.decision import Decision
+    from router.ledger import Balance, Ledger, Reservation
     from router.streaming import AsyncReplyStream, ProviderFor, ReplyStream
     from router.types import Reply, Request
 
@@ -59,6 +62,10 @@ class Hook:
     def on_error(self, call: CallInfo, error: BaseException) -> None:
         """`call` failed with `error` (a `RouterError`, or cancellation)."""
 
+    def on_budget(self, name: str, remaining: Decimal) -> None:
+        """Shared budget `name` has `remaining` USD left after a call in it settled. The router
+        reads the balances for this only when some hook overrides it."""
+
 
 class Hooks(Hook):
     """A hook made of plain functions: `Hooks(on_reply=lambda call, reply: ...)`."""
@@ -69,8 +76,10 @@ class Hooks(Hook):
         on_decision: Callable[[CallInfo, Decision], None] | None = None,
         on_reply: Callable[[CallInfo, Reply], None] | None = None,
         on_error: Callable[[CallInfo, BaseException], None] | None = None,
+        on_budget: Callable[[str, Decimal], None] | None = None,
     ):
         self._decision, self._reply, self._error = on_decision, on_reply, on_error
+        self._budget = on_budget
 
     def on_decision(self, call: CallInfo, decision: Decision) -> None:
         if self._decision is not None:
@@ -84,6 +93,10 @@ class Hooks(Hook):
         if self._error is not None:
             self._error(call, error)
 
+    def on_budget(self, name: str, remaining: Decimal) -> None:
+        if self._budget is not None:
+            self._budget(name, remaining)
+
 
 HooksLike = Hook | Sequence[Hook]
 
@@ -91,10 +104,11 @@ HooksLike = Hook | Sequence[Hook]
 class HookSet:
     """The hooks of one router, and the wrappers `Router` runs its calls through."""
 
-    __slots__ = ("hooks",)
+    __slots__ = ("budget_hooks", "hooks")
 
     def __init__(self, hooks: Sequence[Hook]):
         self.hooks = tuple(hooks)
+        self.budget_hooks = tuple(h for h in self.hooks if _watches_budgets(h))
 
     @classmethod
     def of(cls, hooks: HooksLike | None) -> HookSet | None:
@@ -123,6 +137,35 @@ class HookSet:
     def error(self, call: CallInfo, error: BaseException) -> None:
         for h in self.hooks:
             _safely(h.on_error, call, error)
+
+    def budgets_after(self, ledger: Ledger, reservation: Reservation | None) -> None:
+        """Tell the hooks that watch budgets what is left of the budgets a call was reserved in,
+        now that it settled (read only when some hook watches)."""
+        if not self.budget_hooks or reservation is None:
+            return
+        try:
+            balances = ledger.balances(_counters(reservation))
+        except Exception:  # the call is over: a failed read must not touch its outcome
+            log.exception("could not read the budgets after a call")
+            return
+        self._budgets(reservation, balances)
+
+    async def abudgets_after(self, ledger: Ledger, reservation: Reservation | None) -> None:
+        if not self.budget_hooks or reservation is None:
+            return
+        try:
+            balances = await ledger.abalances(_counters(reservation))
+        except Exception:
+            log.exception("could not read the budgets after a call")
+            return
+        self._budgets(reservation, balances)
+
+    def _budgets(self, reservation: Reservation, balances: Mapping[str, Balance]) -> None:
+        for limit in reservation.limits:
+            used = sum((balances[c].spent + balances[c].reserved for c in limit.counters
+                        if c in balances), Decimal(0))
+            for h in self.budget_hooks:
+                _safely(h.on_budget, limit.name, max(limit.limit - used, Decimal(0)))
 
     def call(self, request: Request, decision: Decision,
              run: Callable[[Request, Decision], Reply]) -> Reply:
@@ -167,6 +210,16 @@ class HookSet:
         except BaseException as exc:
             self.error(info, exc)
             raise
+
+
+def _watches_budgets(hook: Hook) -> bool:
+    if isinstance(hook, Hooks):
+        return hook._budget is not None
+    return type(hook).on_budget is not Hook.on_budget
+
+
+def _counters(reservation: Reservation) -> list[str]:
+    return list(dict.fromkeys(c for limit in reservation.limits for c in limit.counters))
 
 
 def _safely(fn: Callable[..., None], *args: object) -> None:

@@ -30,7 +30,8 @@ _lock = threading.Lock()
 
 
 class PrometheusHook(Hook):
-    """Counts every call; `observe_budget()` sets the remaining-budget gauge from outside."""
+    """Counts every call, and sets the remaining-budget gauge after every call that a shared
+    budget applied to (`observe_budget()` sets it from outside too)."""
 
     def __init__(self, *, registry: Any = None, namespace: str = "router"):
         prom = require("prometheus_client", extra="prometheus", purpose="PrometheusHook")
@@ -69,6 +70,9 @@ class PrometheusHook(Hook):
         if isinstance(error, BudgetExceeded) and error.budget and error.budget != "request" \
                 and error.remaining is not None:
             self.observe_budget(error.budget, error.remaining)
+
+    def on_budget(self, name: str, remaining: Decimal) -> None:
+        self.observe_budget(name, remaining)
 
     def observe_budget(self, name: str, remaining: Decimal) -> None:
         """Set `router_budget_remaining_usd{budget=name}` (e.g. from the spend ledger)."""
