@@ -68,9 +68,20 @@ class DeploymentConfig(_Strict):
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
+        # Not echoed: a URL may carry a password or a key in its query.
         if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"{value!r} is not an http(s) URL")
+            raise ValueError("is not an http(s) URL; write e.g. https://host:8000/v1")
         return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        return None if value is None else clean_key(value)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        return {name: _clean_header(name, v) for name, v in value.items()}
 
 
 class RoutingConfig(_Strict):
@@ -117,6 +128,30 @@ class RouterConfig(_Strict):
         return value
 
 
+def clean_key(value: str, where: str = "the key") -> str:
+    """`value` without surrounding whitespace (a pasted key often ends in a newline).
+
+    Anything else that HTTP would refuse in a header is an error that never quotes the key: the
+    HTTP stack's own error would (`Illegal header value b'Bearer sk-...'`)."""
+    key = value.strip()
+    if not all("!" <= ch <= "~" for ch in key):
+        raise ValueError(
+            f"{where} holds a space, a control character or a non-ASCII character; an API key is "
+            "one unbroken run of printable ASCII: copy it again"
+        )
+    return key
+
+
+def _clean_header(name: str, value: str) -> str:
+    text = value.strip()
+    if not all(" " <= ch <= "~" for ch in text):
+        raise ValueError(
+            f"the value of {name!r} holds a control character or a non-ASCII character, "
+            "which HTTP headers cannot carry"
+        )
+    return text
+
+
 def interpolate_env(
     value: Any, env: Mapping[str, str], path: str, unset: dict[str, str], source: str | None
 ) -> Any:
@@ -133,11 +168,17 @@ def interpolate_env(
 
     def sub(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
-        if name in env and env[name] != "":
-            return env[name]
+        found, is_key = env.get(name, ""), path.endswith(".api_key")
+        if is_key and found:
+            try:  # checked here too, to blame the variable rather than the config
+                found = clean_key(found, f"environment variable {name}")
+            except ValueError as exc:
+                raise ConfigError(str(exc), path=path, source=source) from None
+        if found != "":
+            return found
         if default is not None:
             return default
-        if path.endswith(".api_key"):
+        if is_key:
             unset[path] = name
             return ""
         raise ConfigError(

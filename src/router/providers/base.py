@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 import ssl
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
@@ -46,6 +47,7 @@ __all__ = [
     "embedded_error",
     "finish_reason",
     "parse_arguments",
+    "redact",
     "response_format_spec",
     "retry_after",
     "tool_specs",
@@ -380,13 +382,31 @@ def _lenient_arguments(raw: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"_partial": raw}
 
 
+# What an HTTP stack may echo of a request's credentials in its error text: a refused header's
+# value (h11: "Illegal header value b'Bearer sk-...'"), a bearer/basic token, a URL's userinfo.
+_ECHOED_SECRETS = (
+    (re.compile(r"(header value:? )b?('(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\")", re.I),
+     r"\1'***'"),
+    (re.compile(r"\b(Bearer|Basic) +[^\s'\"]+", re.I), r"\1 ***"),
+    (re.compile(r"(//)[^/@\s'\"]+@"), r"\1***@"),
+)
+
+
+def redact(text: str) -> str:
+    """`text` (an exception's message) with any credential an HTTP stack echoed masked, so that
+    no error, decision or log built from it shows an API key."""
+    for pattern, mask in _ECHOED_SECRETS:
+        text = pattern.sub(mask, text)
+    return text
+
+
 def translate_transport_error(exc: Exception, provider: str, deployment: str) -> ProviderError:
     """An `httpx`/`httpx2` error (or broken JSON) met outside the SDK's own error handling."""
     if isinstance(exc, _TIMEOUTS):
         return ProviderTimeout(f"timed out: {type(exc).__name__}", provider=provider,
                                deployment=deployment)
     if isinstance(exc, _CONNECTION):
-        return ProviderConnectionError(f"connection failed: {type(exc).__name__}: {exc}",
+        return ProviderConnectionError(f"connection failed: {type(exc).__name__}: {redact(str(exc))}",
                                        provider=provider, deployment=deployment)
-    return ResponseError(f"unreadable response: {type(exc).__name__}: {exc}", provider=provider,
-                         deployment=deployment)
+    return ResponseError(f"unreadable response: {type(exc).__name__}: {redact(str(exc))}",
+                         provider=provider, deployment=deployment)

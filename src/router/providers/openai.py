@@ -27,6 +27,7 @@ from router.providers.base import (
     embedded_error,
     finish_reason,
     parse_arguments,
+    redact,
     response_format_spec,
     retry_after,
     tool_specs,
@@ -278,4 +279,4 @@ def _message(exc: openai.APIStatusError) -> str:
 
 def _cause(exc: BaseException) -> str:
     cause = exc.__cause__ or exc.__context__
-    return f"{type(cause).__name__}: {cause}" if cause else str(exc)
+    return f"{type(cause).__name__}: {redact(str(cause))}" if cause else redact(str(exc))
