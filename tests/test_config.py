@@ -214,3 +214,26 @@ def test_redact_masks_what_http_stacks_echo() -> None:
     assert KEY not in redact(f"401 for Authorization: Bearer {KEY}")
     assert redact("http://admin:S3CRET@host:8000/v1 refused") == "http://***@host:8000/v1 refused"
     assert redact("Connection refused") == "Connection refused"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("bad.yaml", f'deployments:\n  - {{model: gpt-4o, provider: openai, api_key: "{KEY}}}\n',
+         r"line 3, column 1: while scanning a quoted scalar from line 2, column 48; "
+         r"found unexpected end of stream"),
+        ("tab.yaml", f"deployments:\n  - model: gpt-4o\n    api_key: {KEY}\n\tbase_url: x\n",
+         r"line 4, column 1: .*found character '\\t' that cannot start any token"),
+        ("bad.toml", f'[[deployments]]\napi_key = "{KEY}\n', r"line 2, column \d+: Illegal character"),
+        ("bad.json", f'{{"deployments": [{{"api_key": "{KEY}\n"}}]}}',
+         r"line 1, column \d+: Invalid control character"),
+    ],
+)
+def test_malformed_files_say_where_and_what_but_never_quote_the_text(
+    tmp_path: Path, name: str, text: str, where: str
+) -> None:
+    with pytest.raises(ConfigError, match=rf"{name}: is not valid [A-Z]+: {where}") as info:
+        Router.from_config(write(tmp_path, name, text), env={})
+    assert KEY[3:12] not in str(info.value)
+    assert "\n" not in str(info.value)
+    assert info.value.__suppress_context__  # the parser's error, which quotes the line, is dropped
