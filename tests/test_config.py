@@ -5,7 +5,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import frozen
+import respx
+from tests.conftest import chat_json, frozen
 
 from router import ConfigError, MissingKeyError, ProviderError, Router
 from router.config import build_deployments, load_config
@@ -237,3 +238,23 @@ def test_malformed_files_say_where_and_what_but_never_quote_the_text(
     assert KEY[3:12] not in str(info.value)
     assert "\n" not in str(info.value)
     assert info.value.__suppress_context__  # the parser's error, which quotes the line, is dropped
+
+
+def test_a_password_in_base_url_is_used_but_never_shown(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="router")
+    cfg = {"deployments": [{"model": "mistral-nemo", "provider": "openai", "api_key": "k",
+                            "base_url": "https://admin:S3CRETPASS@vllm.internal:8000/v1/"}]}
+    router = Router(cfg, env={}, clock=frozen())
+    (dep,) = router.deployments
+    assert dep.id == "mistral-nemo@vllm.internal:8000"
+    assert dep.base_url == "https://vllm.internal:8000/v1"
+    with respx.mock:
+        route = respx.post("https://vllm.internal:8000/v1/chat/completions").respond(
+            json=chat_json())
+        reply = router.complete("hi")
+    sent = route.calls.last.request
+    assert sent.headers["authorization"] == "Basic YWRtaW46UzNDUkVUUEFTUw=="  # admin:S3CRETPASS
+    shown = (repr(router) + repr(router.deployments) + str(reply.decision) + repr(reply)
+             + repr(router.route("hi")) + caplog.text)
+    assert "S3CRETPASS" not in shown
+    assert "admin" not in shown

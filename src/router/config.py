@@ -12,6 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -326,7 +327,7 @@ def build_deployments(
                 "Add it under `models:` with price and capabilities",
                 path=f"{where}.model", source=source,
             )
-        base_url = (dc.base_url or DEFAULT_BASE_URLS[dc.provider]).rstrip("/")
+        base_url, url_auth = _split_userinfo((dc.base_url or DEFAULT_BASE_URLS[dc.provider]).rstrip("/"))
         host = host_of(base_url)
         offer = spec.hosts.get(host) or spec.hosts.get(dc.provider)
         model_id = dc.name or (offer.model_id if offer else dc.model)
@@ -351,6 +352,7 @@ def build_deployments(
             headers=tuple(dc.headers.items()),
             context_window=dc.context_window or caps.context_window,
             max_output_tokens=dc.max_output_tokens or caps.max_output_tokens,
+            url_auth=url_auth,
         ))
     return catalog, tuple(out)
 
@@ -371,7 +373,16 @@ def _price(
         raise validation_error(exc, source=source, prefix=path) from None
 
 
-def _netloc(url: str) -> str:
-    from urllib.parse import urlsplit
+def _split_userinfo(url: str) -> tuple[str, Secret | None]:
+    """`https://user:pass@host/v1` -> (`https://host/v1`, the secret `user:pass`): only the
+    request may see the password, never an id, a repr or a log."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at:
+        return url, None
+    return urlunsplit(parts._replace(netloc=hostport)), Secret(userinfo) if userinfo else None
 
-    return urlsplit(url).netloc or url
+
+def _netloc(url: str) -> str:
+    netloc = urlsplit(url).netloc
+    return netloc.rpartition("@")[2] or url

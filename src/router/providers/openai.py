@@ -49,7 +49,7 @@ class OpenAIProvider(Provider):
         return {
             # Self-hosted servers often need no key, but the SDK insists on one.
             "api_key": dep.api_key.get() if dep.api_key else "unused",
-            "base_url": dep.base_url,
+            "base_url": dep.request_url,
             "max_retries": 0,
             "timeout": dep.timeout,
             "default_headers": dict(dep.headers) or None,
