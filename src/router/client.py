@@ -14,6 +14,8 @@ from decimal import Decimal
 from functools import partial
 from typing import IO, Any
 
+from typing_extensions import Unpack
+
 from router.breaker import BreakerStore
 from router.budgets import CallScope, LedgerErrorPolicy, check_budgets
 from router.calls import CallState, Fail
@@ -26,7 +28,14 @@ from router.ledger import Ledger, open_ledger
 from router.ledger.guard import BudgetGuard, Hold, Routing
 from router.ledger.report import ExportFormat, SpendReport
 from router.lifecycle import notices, substitute_retired
-from router.messages import MessagesLike, build_request, check_scope
+from router.messages import (
+    MessagesLike,
+    RequestOptions,
+    build_request,
+    check_options,
+    check_scope,
+    parse_models,
+)
 from router.money import parse_money
 from router.observability.hooks import HookSet, HooksLike
 from router.providers import HttpStack, Provider, make_provider
@@ -144,9 +153,9 @@ class Router:
         messages: MessagesLike,
         *,
         budget: Decimal | str | int | float | None = None,
-        models: Iterable[str] | None = None,
+        models: str | Iterable[str] | None = None,
         strategy: StrategyLike | None = None,
-        **options: Any,
+        **options: Unpack[RequestOptions],
     ) -> Decision:
         """The decision `complete()` would act on, without calling anything.
 
@@ -159,11 +168,14 @@ class Router:
         self,
         messages: MessagesLike,
         budget: Decimal | str | int | float | None,
-        models: Iterable[str] | None,
+        models: str | Iterable[str] | None,
         strategy: StrategyLike | None,
         options: Mapping[str, Any],
     ) -> Routing:
-        """The call, ready to be decided within whatever the shared budgets leave of it."""
+        """The call, ready to be decided within whatever the shared budgets leave of it.
+
+        Every argument is checked here, before any budget is reserved or request sent."""
+        check_options(options)
         scope: dict[str, Any] = {}
         if not options.keys().isdisjoint(_SCOPE_KEYS):
             options = dict(options)
@@ -174,7 +186,7 @@ class Router:
         today = self._clock().date()
         moved: list[str] = []
         if models is not None:
-            models, moved = substitute_retired(list(models), self._deployments, today)
+            models, moved = substitute_retired(parse_models(models), self._deployments, today)
         chosen = self._strategy if strategy is None else resolve_strategy(strategy)
         wanted = None if models is None else list(models)
         unavailable = self._unavailable()
@@ -213,9 +225,9 @@ class Router:
         messages: MessagesLike,
         *,
         budget: Decimal | str | int | float | None = None,
-        models: Iterable[str] | None = None,
+        models: str | Iterable[str] | None = None,
         strategy: StrategyLike | None = None,
-        **options: Any,
+        **options: Unpack[RequestOptions],
     ) -> Reply:
         """Send the request to the best deployment within `budget` (USD) and return its reply.
 
@@ -257,9 +269,9 @@ class Router:
         messages: MessagesLike,
         *,
         budget: Decimal | str | int | float | None = None,
-        models: Iterable[str] | None = None,
+        models: str | Iterable[str] | None = None,
         strategy: StrategyLike | None = None,
-        **options: Any,
+        **options: Unpack[RequestOptions],
     ) -> Reply:
         """The async twin of `complete()`; the same decisions, awaited I/O."""
         routing = self._routing(messages, budget, models, strategy, options)
@@ -297,9 +309,9 @@ class Router:
         messages: MessagesLike,
         *,
         budget: Decimal | str | int | float | None = None,
-        models: Iterable[str] | None = None,
+        models: str | Iterable[str] | None = None,
         strategy: StrategyLike | None = None,
-        **options: Any,
+        **options: Unpack[RequestOptions],
     ) -> ReplyStream:
         """Iterate to get text deltas; `.reply` afterwards holds usage and cost.
 
@@ -322,9 +334,9 @@ class Router:
         messages: MessagesLike,
         *,
         budget: Decimal | str | int | float | None = None,
-        models: Iterable[str] | None = None,
+        models: str | Iterable[str] | None = None,
         strategy: StrategyLike | None = None,
-        **options: Any,
+        **options: Unpack[RequestOptions],
     ) -> AsyncReplyStream:
         """The async twin of `stream()`: `async for delta in router.astream(...)`.
 

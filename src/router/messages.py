@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 import json
 import struct
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 from router.errors import InvalidRequestError
 from router.types import (
@@ -25,13 +26,74 @@ from router.types import (
     ToolCall,
 )
 
-__all__ = ["build_request", "check_scope", "image_size", "parse_messages", "strict_schema"]
+__all__ = [
+    "RequestOptions",
+    "build_request",
+    "check_options",
+    "check_scope",
+    "image_size",
+    "parse_messages",
+    "parse_models",
+    "strict_schema",
+]
 
-_ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
-_DETAILS = frozenset({"auto", "low", "high"})
+# Tuples, not sets: `in` then compares with ==, so an unhashable value (a list) is just not in it.
+_ROLES = ("system", "user", "assistant", "tool", "developer")
+_DETAILS = ("auto", "low", "high")
 _TOOL_CHOICES = frozenset({"auto", "none", "required"})
 
 MessagesLike = str | Sequence[Mapping[str, Any] | Message]
+
+
+class RequestOptions(TypedDict, total=False):
+    """The keyword options of `Router.complete()`, `acomplete()`, `stream()`, `astream()` and
+    `route()`, besides `budget`, `models` and `strategy`."""
+
+    max_tokens: int | None
+    tools: Sequence[Mapping[str, Any] | Tool] | None
+    tool_choice: str | Mapping[str, Any] | None
+    response_format: Any  # a pydantic model class, or an OpenAI response_format dict
+    temperature: float | None
+    stop: str | Sequence[str] | None
+    metadata: Mapping[str, Any] | None
+    user: str | None
+    team: str | None
+    tags: Sequence[str] | None
+
+
+_OPTION_NAMES = frozenset(RequestOptions.__annotations__)
+_ALL_NAMES = sorted({"budget", "models", "strategy", *_OPTION_NAMES})
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Refuse an option no call takes (a misspelling, usually), suggesting the nearest name."""
+    if _OPTION_NAMES.issuperset(options):
+        return
+    name = min(k for k in options if k not in _OPTION_NAMES)
+    near = difflib.get_close_matches(name, _ALL_NAMES, n=1, cutoff=0.6)
+    hint = f"did you mean {near[0]}?" if near else f"the options are {', '.join(_ALL_NAMES)}"
+    raise InvalidRequestError(f"is not an option; {hint}", field=name)
+
+
+def parse_models(models: str | Iterable[str]) -> list[str]:
+    """`models=`: one model name or several; never the characters of one name."""
+    if isinstance(models, str):
+        models = [models]
+    elif not _is_list(models):
+        raise InvalidRequestError(
+            f'expected a model name or a list of them, e.g. ["gpt-4o-mini"], got '
+            f"{type(models).__name__}",
+            field="models",
+        )
+    names = list(models)
+    if not names:
+        raise InvalidRequestError("is empty; name at least one model, or leave it out",
+                                  field="models")
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            raise InvalidRequestError(f"expected a model name, got {type(name).__name__}",
+                                      field=f"models[{i}]")
+    return names
 
 
 def parse_messages(messages: MessagesLike) -> tuple[Message, ...]:
@@ -55,7 +117,7 @@ def parse_messages(messages: MessagesLike) -> tuple[Message, ...]:
     return out
 
 
-_SIMPLE_ROLES = frozenset({"system", "user", "assistant"})
+_SIMPLE_ROLES = ("user", "system", "assistant")
 
 
 def _parse_message(raw: Mapping[str, Any] | Message, index: int) -> Message:
@@ -80,9 +142,15 @@ def _parse_message(raw: Mapping[str, Any] | Message, index: int) -> Message:
     if role == "developer":  # OpenAI's newer name for system; every provider understands system
         role = "system"
     parts = _parse_content(raw.get("content"), f"{where}.content", role)
+    raw_calls = raw.get("tool_calls") or ()
+    if not _is_list(raw_calls):
+        raise InvalidRequestError(
+            'expected a list like [{"id": ..., "type": "function", "function": {"name": ..., '
+            f'"arguments": "{{...}}"}}}}], got {type(raw_calls).__name__}',
+            field=f"{where}.tool_calls",
+        )
     tool_calls = tuple(
-        _parse_tool_call(tc, f"{where}.tool_calls[{i}]")
-        for i, tc in enumerate(raw.get("tool_calls") or ())
+        _parse_tool_call(tc, f"{where}.tool_calls[{i}]") for i, tc in enumerate(raw_calls)
     )
     if role != "assistant" and tool_calls:
         raise InvalidRequestError("only assistant messages carry tool_calls", field=where)
@@ -95,6 +163,8 @@ def _parse_message(raw: Mapping[str, Any] | Message, index: int) -> Message:
         raise InvalidRequestError(
             "a tool message needs the tool_call_id of the call it answers", field=where
         )
+    if tool_call_id is not None and not isinstance(tool_call_id, str):
+        raise InvalidRequestError("must be a string", field=f"{where}.tool_call_id")
     name = raw.get("name")
     if name is not None and not isinstance(name, str):
         raise InvalidRequestError("must be a string", field=f"{where}.name")
@@ -106,7 +176,7 @@ def _parse_content(content: Any, where: str, role: str) -> tuple[Part, ...]:
         return ()
     if isinstance(content, str):
         return (TextPart(content),) if content else ()
-    if not isinstance(content, Sequence):
+    if not _is_list(content):
         raise InvalidRequestError(
             f"expected a string or a list of parts, got {type(content).__name__}", field=where
         )
@@ -172,6 +242,10 @@ def _parse_tool_call(raw: Any, where: str) -> ToolCall:
     if not isinstance(raw, Mapping):
         raise InvalidRequestError("expected a dict with id and function", field=where)
     fn = raw.get("function", raw)
+    if not isinstance(fn, Mapping):
+        raise InvalidRequestError(
+            'function must be a dict like {"name": ..., "arguments": "{...}"}', field=where
+        )
     name, arguments = fn.get("name"), fn.get("arguments", {})
     if not isinstance(name, str):
         raise InvalidRequestError("a tool call needs function.name", field=where)
@@ -190,6 +264,12 @@ def _parse_tool_call(raw: Any, where: str) -> ToolCall:
 def _parse_tools(tools: Iterable[Any] | None) -> tuple[Tool, ...]:
     if not tools:
         return ()
+    if not _is_list(tools):
+        raise InvalidRequestError(
+            'expected a list of tools like [{"type": "function", "function": {"name": ...}}], '
+            f"got {type(tools).__name__}",
+            field="tools",
+        )
     out = []
     for i, raw in enumerate(tools):
         where = f"tools[{i}]"
@@ -219,14 +299,14 @@ def _parse_tool_choice(choice: Any, tools: tuple[Tool, ...]) -> str | Mapping[st
         return None
     if not tools and choice != "none":
         raise InvalidRequestError("is set but no tools were given", field="tool_choice")
+    name: Any = None
     if isinstance(choice, str):
         if choice in _TOOL_CHOICES:
             return choice
         name = choice
     elif isinstance(choice, Mapping):
-        name = choice.get("function", choice).get("name")
-    else:
-        name = None
+        fn = choice.get("function", choice)
+        name = fn.get("name") if isinstance(fn, Mapping) else None
     if not isinstance(name, str) or name not in {t.name for t in tools}:
         raise InvalidRequestError(
             "must be 'auto', 'none', 'required' or the name of one of the tools", field="tool_choice"
@@ -304,11 +384,20 @@ def build_request(
         raise InvalidRequestError(f"{temperature!r} must be between 0 and 2", field="temperature")
     stops: tuple[str, ...] = ()
     if stop is not None:
-        stops = (stop,) if isinstance(stop, str) else tuple(stop)
-        if not all(isinstance(s, str) and s for s in stops) or len(stops) > 4:
-            raise InvalidRequestError("give up to 4 non-empty strings", field="stop")
+        given = (stop,) if isinstance(stop, str) else tuple(stop) if _is_list(stop) else (None,)
+        if not all(isinstance(s, str) and s for s in given) or len(given) > 4:
+            raise InvalidRequestError(
+                f"got {stop!r:.40}; give a string or a list of up to 4 non-empty strings",
+                field="stop",
+            )
+        stops = cast(tuple[str, ...], given)
     parsed_tools = _parse_tools(tools) if tools else ()
     meta: dict[str, str] = {}
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise InvalidRequestError(
+            f'expected a dict such as {{"ticket": "T-1"}}, got {type(metadata).__name__}',
+            field="metadata",
+        )
     if metadata:
         for key, value in metadata.items():
             if not isinstance(key, str):
@@ -323,6 +412,15 @@ def build_request(
         temperature=None if temperature is None else float(temperature),
         stop=stops,
         metadata=meta,
+    )
+
+
+def _is_list(value: Any) -> bool:
+    """A list-like of items: not a string, bytes or mapping (which would iterate characters,
+    integers or keys)."""
+    return isinstance(value, list | tuple) or (
+        isinstance(value, Sequence | set | frozenset)
+        and not isinstance(value, str | bytes | bytearray | Mapping)
     )
 
 
@@ -390,7 +488,5 @@ def check_scope(scope: Mapping[str, Any]) -> None:
         if value is not None and (not isinstance(value, str) or not value):
             raise InvalidRequestError("must be a non-empty string", field=key)
     tags = scope.get("tags")
-    if tags is not None and (
-        isinstance(tags, str) or not all(isinstance(t, str) and t for t in tags)
-    ):
+    if tags is not None and (not _is_list(tags) or not all(isinstance(t, str) and t for t in tags)):
         raise InvalidRequestError('must be a list of strings, e.g. ["summarise"]', field="tags")
