@@ -88,7 +88,8 @@ def test_budget_exceeded_when_nothing_fits(router: Router) -> None:
 def test_images_only_go_to_vision_models_and_large_images_are_cheaper_on_gpt4o(router: Router) -> None:
     big = image_message(data_url(png(2048, 2048)))
     d = router.route(big, max_tokens=100)
-    assert d.excluded["mistral-nemo"] == "does not take image input"
+    assert d.excluded["mistral-nemo"] == (
+        "does not take image input (messages[0].content[1] is an image)")
     assert d.model == "gpt-4o"  # 765 image tokens on gpt-4o vs 25,501 on mini
     mini = next(c for c in d.candidates if c.model == "gpt-4o-mini")
     assert mini.input_tokens > 25_501 > d.candidates[0].input_tokens
@@ -96,16 +97,39 @@ def test_images_only_go_to_vision_models_and_large_images_are_cheaper_on_gpt4o(r
     assert router.route(small, max_tokens=100).model == "gpt-4o-mini"
 
 
-def test_an_image_where_no_model_takes_images(make_router: Any) -> None:
+def test_an_image_where_no_model_takes_images_names_the_part_and_the_fix(make_router: Any) -> None:
     r = make_router({"deployments": [CONFIG["deployments"][2]]})
-    with pytest.raises(NoRouteError, match="does not take image input") as info:
-        r.route(image_message("https://example.com/cat.png"))
+    messages = [{"role": "system", "content": "Read receipts."},
+                *image_message("https://example.com/cat.png")]
+    with pytest.raises(NoRouteError) as info:
+        r.route(messages)
     assert not isinstance(info.value, BudgetExceeded)
+    assert str(info.value) == (
+        "no deployment can take this request: mistral-nemo: does not take image input "
+        "(messages[1].content[1] is an image). Configure a deployment of a model that takes "
+        "images (such as gpt-4o-mini), or remove the image")
 
 
-def test_prompt_longer_than_every_context_window(router: Router) -> None:
-    with pytest.raises(NoRouteError, match="context window is 128,000"):
+def test_prompt_longer_than_every_context_window_says_by_how_much(router: Router) -> None:
+    with pytest.raises(NoRouteError) as info:
         router.route("word " * 140_000)
+    text = str(info.value)
+    assert "gpt-4o-mini: needs 140,008 input + 16 output tokens, 12,024 more than its context " \
+           "window of 128,000; shorten the input by at least 12,024 tokens; or split it across requests" \
+        in text
+    assert "mistral-nemo: needs 140,008 input + 16 output tokens, 8,952 more than its context " \
+           "window of 131,072" in text
+
+
+def test_max_tokens_that_does_not_fit_the_context_window_says_how_low_to_go(router: Router) -> None:
+    with pytest.raises(NoRouteError) as info:
+        router.route("word " * 120_000, models=["gpt-4o-mini"], max_tokens=16_000)
+    assert str(info.value).endswith(
+        "gpt-4o-mini: needs 120,008 input + 16,000 output tokens, 8,008 more than its context "
+        "window of 128,000; lower max_tokens to 7,992 or less")
+    with pytest.raises(NoRouteError, match=r"shorten the input by at least 18,008 tokens, or by "
+                                           r"2,024 and lower max_tokens; or split it across requests"):
+        router.route("word " * 130_000, models=["gpt-4o-mini"], max_tokens=16_000)
 
 
 def test_each_candidate_is_counted_with_its_own_tokenizer(router: Router) -> None:

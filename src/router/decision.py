@@ -20,7 +20,7 @@ from router.money import format_usd
 from router.pricing import max_output_within, worst_case_cost
 from router.strategies import Filter, RouteContext, Strategy
 from router.tokens import RequestTokens
-from router.types import Request
+from router.types import ImagePart, Request
 
 __all__ = ["SKIPPED", "Attempt", "Candidate", "Decision", "RoutingSettings", "decide"]
 
@@ -203,13 +203,13 @@ def decide(
     kinds: dict[str, str] = {}
     capable: list[Candidate] = []
     keyed = any(d.has_key for d in deployments if models is None or d.model in models)
-    has_images = request.has_images
+    image_at = _first_image(request) if request.has_images else None
     own_budgets = deployment_budgets or {}
     cheapest_needed: Decimal | None = None
     for dep in deployments:
         if models is not None and dep.model not in models:
             continue
-        kind, reason = _static_reason(dep, request, today, keyed, unavailable, has_images)
+        kind, reason = _static_reason(dep, request, today, keyed, unavailable, image_at)
         if reason is None:
             own = own_budgets.get(dep.id) if own_budgets else None
             limit = own if budget is None or (own is not None and own < budget) else budget
@@ -273,7 +273,7 @@ def _static_reason(
     today: dt.date,
     keyed: bool,
     unavailable: Mapping[str, str] | None,
-    has_images: bool,
+    image_at: str | None,
 ) -> tuple[str, str | None]:
     if unavailable and dep.id in unavailable:
         return "unavailable", unavailable[dep.id]
@@ -286,8 +286,8 @@ def _static_reason(
     if keyed and not dep.has_key:
         return "key", "no API key" + (f" (set {dep.key_env})" if dep.key_env else "")
     spec = dep.spec
-    if has_images and not spec.takes_images:
-        return "capability", "does not take image input"
+    if image_at and not spec.takes_images:
+        return "capability", f"{_NO_IMAGES} ({image_at} is an image)"
     if request.tools and not spec.capabilities.tools:
         return "capability", "does not support tools"
     if request.response_format is not None and not spec.capabilities.structured_output:
@@ -308,10 +308,8 @@ def _price(
     room = dep.context_window - input_tokens
     wanted = request.max_tokens or settings.min_output_tokens
     if room < wanted:
-        return None, "context", (
-            f"needs {input_tokens:,} input + {wanted:,} output tokens; "
-            f"its context window is {dep.context_window:,}"
-        ), None
+        return None, "context", _too_long(input_tokens, wanted, dep.context_window,
+                                          min(wanted, settings.min_output_tokens)), None
     price = dep.price
     cap = request.max_tokens or min(dep.max_output_tokens, room)
     capped = False
@@ -344,6 +342,29 @@ def _price(
     return cand, "", None, needed
 
 
+def _too_long(input_tokens: int, wanted: int, window: int, floor: int) -> str:
+    """Why a request does not fit a context window, by how much, and what would make it fit."""
+    over = input_tokens + wanted - window
+    need = f"needs {input_tokens:,} input + {wanted:,} output tokens, {over:,} more than its " \
+           f"context window of {window:,}"
+    input_over = input_tokens + floor - window
+    if input_over <= 0:  # the input fits: max_tokens is what does not
+        return f"{need}; lower max_tokens to {window - input_tokens:,} or less"
+    fix = f"shorten the input by at least {over:,} tokens"
+    if input_over != over:  # max_tokens is part of it
+        fix += f", or by {input_over:,} and lower max_tokens"
+    return f"{need}; {fix}; or split it across requests"
+
+
+def _first_image(request: Request) -> str:
+    """Where the first image part is, as the caller wrote it: `messages[i].content[j]`."""
+    for i, message in enumerate(request.messages):
+        for j, part in enumerate(message.parts):
+            if isinstance(part, ImagePart):
+                return f"messages[{i}].content[{j}]"
+    return "an image part"
+
+
 def _group_by_model(order: Sequence[Candidate]) -> tuple[Candidate, ...]:
     """Keep the strategy's order of models, but try every deployment of a model before the next."""
     if len(order) < 2:
@@ -361,6 +382,9 @@ def _summarise(reasons: list[str], ids: list[str]) -> str:
     return "; ".join(f"{i}: {r}" for i, r in zip(ids, reasons, strict=True))
 
 
+_NO_IMAGES = "does not take image input"
+
+
 def _no_route_error(decision: Decision) -> NoRouteError:
     detail = "; ".join(f"{m}: {r}" for m, r in decision.excluded.items()) or "no deployments"
     if "budget" in decision.exclusion_kinds.values():
@@ -376,4 +400,8 @@ def _no_route_error(decision: Decision) -> NoRouteError:
             remaining=budget,
             cheapest_cost=cheapest,
         )
-    return NoRouteError(f"no deployment can take this request: {detail}", decision=decision)
+    fix = ""
+    if any(r.startswith(_NO_IMAGES) for r in decision.excluded_deployments.values()):
+        fix = (". Configure a deployment of a model that takes images (such as gpt-4o-mini), "
+               "or remove the image")
+    return NoRouteError(f"no deployment can take this request: {detail}{fix}", decision=decision)
