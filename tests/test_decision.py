@@ -1,4 +1,5 @@
 import datetime as dt
+import warnings
 from decimal import Decimal
 from typing import Any
 
@@ -7,7 +8,7 @@ from tests.conftest import CONFIG, frozen
 from tests.images import data_url, image_message, png
 from tests.test_tokens import CHINESE
 
-from router import BudgetExceeded, NoRouteError, Router
+from router import BudgetExceeded, MissingKeyError, NoRouteError, Router
 from router.config import build_deployments, load_config
 from router.decision import decide
 from router.errors import InvalidRequestError
@@ -207,7 +208,7 @@ def test_with_no_keys_at_all_route_still_plans() -> None:
     r = Router(env={}, clock=frozen(dt.datetime(2026, 11, 25, tzinfo=dt.UTC)))
     d = r.route("hi", max_tokens=10)
     assert d.model == "mistral-nemo"
-    assert set(d.missing_keys) == {"OPENAI_API_KEY", "OPENROUTER_API_KEY", "MISTRAL_API_KEY"}
+    assert d.missing_keys == ("OPENROUTER_API_KEY", "OPENAI_API_KEY")  # NeMo retired on Mistral
 
 
 def test_deployments_of_a_model_stay_together() -> None:
@@ -262,3 +263,18 @@ def test_evolve_copies_every_field_but_the_changed_ones() -> None:
     assert base.attempts == ()
     with pytest.raises(TypeError, match="no field"):
         base.evolve(colour="red")
+
+
+def test_the_missing_key_hint_names_only_keys_that_would_help() -> None:
+    """Not the keys of other models, nor of deployments that are retired or cannot take it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lifecycle warnings, tested elsewhere
+        router = Router(env={"OPENROUTER_API_KEY": "sk-or-0123456789"}, clock=frozen())
+        keyless = Router(env={}, clock=frozen())
+    assert router.route("hi", models=["gpt-4o"]).missing_keys == ("OPENAI_API_KEY",)
+    with pytest.raises(MissingKeyError, match=r"; set OPENAI_API_KEY \("):
+        router.complete("hi", models=["gpt-4o"])
+    # Mistral's own API retired NeMo on 2026-07-31: its key cannot help.
+    assert keyless.route("hi").missing_keys == ("OPENROUTER_API_KEY", "OPENAI_API_KEY")
+    assert keyless.route(image_message("https://example.com/a.png")).missing_keys == (
+        "OPENAI_API_KEY",)

@@ -241,8 +241,10 @@ def decide(
             f"max_tokens was not set: output capped at {c.max_output_tokens} tokens "
             f"so the worst case fits the budget"
         )
+    # Only keys that would help: those of the deployments that would serve, best first (not of
+    # other models', nor of retired or incapable deployments).
     missing = () if keyed else tuple(
-        sorted({d.key_env or d.id for d in deployments if not d.has_key})
+        dict.fromkeys(c.target.key_env or c.deployment for c in order if not c.target.has_key)
     )
     served = {c.model for c in order}
     by_model: dict[str, list[str]] = {}
