@@ -40,6 +40,40 @@ def test_best_picks_the_highest_catalog_quality(router: Router) -> None:
     assert router.route("Prove it.", strategy="best", max_tokens=100).model == "gpt-4o"
 
 
+def test_best_passes_over_a_model_the_budget_cuts_to_a_few_tokens(make_router: Any) -> None:
+    question = "Explain quicksort in detail."
+    d = make_router().route(question, strategy="best", budget="0.0003")
+    assert d.model == "gpt-4o-mini"
+    assert d.chosen is not None
+    assert d.chosen.max_output_tokens >= 256
+    assert [c.model for c in d.candidates][-1] == "gpt-4o"  # still a fallback, tried last
+    assert any(n.startswith("best: gpt-4o (room for 26 output tokens) ranked after gpt-4o-mini: "
+                            "fewer than the 256 expected of an answer "
+                            "(routing.expected_output_tokens)") for n in d.notes)
+    # The caller who sets the length, or a lower expected length, gets the strongest model.
+    assert make_router().route(question, strategy="best", budget="0.0003",
+                               max_tokens=20).model == "gpt-4o"
+    short = make_router({**CONFIG, "routing": {"expected_output_tokens": 20}})
+    assert short.route(question, strategy="best", budget="0.0003").model == "gpt-4o"
+
+
+def test_cheapest_does_not_pick_a_model_whose_window_leaves_room_for_a_few_tokens(
+    make_router: Any,
+) -> None:
+    """A small context window caps the output, which makes the estimate look cheap."""
+    prompt = "Summarise this. " + "The quick brown fox jumps over the lazy dog. " * 700
+    nemo = {"model": "mistral-nemo", "provider": "openai", "base_url": "http://nemo.local/v1",
+            "price": {"input": "0.15", "output": "1.00"}}
+    probe = make_router({"deployments": [nemo]}).route(prompt).candidates[0].input_tokens
+    small = {**nemo, "context_window": probe + 100}
+    d = make_router({"deployments": [CONFIG["deployments"][0], small]}).route(prompt)
+    assert d.model == "gpt-4o-mini"
+    assert d.candidates[1].max_output_tokens == 100
+    assert d.candidates[1].estimated_cost < d.candidates[0].estimated_cost  # the trap
+    assert any(n.startswith("cheapest: mistral-nemo (room for 100 output tokens) ranked after "
+                            "gpt-4o-mini") for n in d.notes)
+
+
 def test_models_restricts_the_candidates(router: Router) -> None:
     assert router.route("hi", models=["gpt-4o-mini", "gpt-4o"]).model == "gpt-4o-mini"
     with pytest.raises(InvalidRequestError, match="^models: no deployment serves 'claude'"):

@@ -198,7 +198,8 @@ def decide(
                 f"configured models: {', '.join(sorted(known))}",
                 field="models",
             )
-    ctx = RouteContext(request, budget, today, tokens or RequestTokens(request))
+    ctx = RouteContext(request, budget, today, tokens or RequestTokens(request),
+                       expected_output_tokens=settings.expected_output_tokens)
     excluded: dict[str, str] = {}
     kinds: dict[str, str] = {}
     capable: list[Candidate] = []
