@@ -258,3 +258,11 @@ def test_a_password_in_base_url_is_used_but_never_shown(caplog: pytest.LogCaptur
              + repr(router.route("hi")) + caplog.text)
     assert "S3CRETPASS" not in shown
     assert "admin" not in shown
+
+
+def test_a_malformed_base_url_is_not_quoted() -> None:
+    cfg = {"deployments": [{"model": "gpt-4o", "provider": "openai",
+                            "base_url": f"api.openai.com/v1?key={KEY}"}]}
+    with pytest.raises(ConfigError, match=r"deployments\.0\.base_url: is not an http\(s\) URL") as info:
+        Router(cfg, env={})
+    assert KEY not in str(info.value)
