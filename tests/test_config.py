@@ -13,7 +13,8 @@ from router.config import build_deployments, load_config
 from router.deployments import Secret
 from router.messages import build_request
 from router.providers import HttpStack, make_provider
-from router.providers.base import CallOptions, redact
+from router.providers.base import CallOptions
+from router.providers.redact import redact
 from router.testing import FakeProviderServer
 
 YAML = """

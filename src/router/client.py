@@ -17,7 +17,7 @@ from typing import IO, Any
 from typing_extensions import Unpack
 
 from router.breaker import BreakerStore
-from router.budgets import CallScope, LedgerErrorPolicy, check_budgets
+from router.budgets import LedgerErrorPolicy, check_budgets
 from router.calls import CallState, Fail
 from router.catalog import Catalog
 from router.config import build_deployments
@@ -28,16 +28,10 @@ from router.ledger import Ledger, open_ledger
 from router.ledger.guard import BudgetGuard, Hold, Routing
 from router.ledger.report import ExportFormat, SpendReport
 from router.lifecycle import notices, substitute_retired
-from router.messages import (
-    MessagesLike,
-    RequestOptions,
-    build_request,
-    check_options,
-    check_scope,
-    parse_models,
-)
+from router.messages import MessagesLike, build_request
 from router.money import parse_money
 from router.observability.hooks import HookSet, HooksLike
+from router.options import RequestOptions, check_options, parse_models, split_scope
 from router.providers import HttpStack, Provider, make_provider
 from router.resilience import Resilience
 from router.settings import resolve_config
@@ -60,7 +54,6 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-_SCOPE_KEYS, _NO_SCOPE = ("user", "team", "tags"), CallScope(None, None, ())
 
 
 class Router:
@@ -176,11 +169,7 @@ class Router:
 
         Every argument is checked here, before any budget is reserved or request sent."""
         check_options(options)
-        scope: dict[str, Any] = {}
-        if not options.keys().isdisjoint(_SCOPE_KEYS):
-            options = dict(options)
-            scope = {k: options.pop(k) for k in _SCOPE_KEYS if k in options}
-            check_scope(scope)
+        options, who = split_scope(options)
         request = build_request(messages, **options)
         limit = None if budget is None else parse_money(budget, field="budget")
         today = self._clock().date()
@@ -200,8 +189,6 @@ class Router:
             log.debug("decision: %s", decision.deployment or "none")
             return decision
 
-        tags = tuple(dict.fromkeys(scope.get("tags") or ()))
-        who = CallScope(scope.get("user"), scope.get("team"), tags) if scope else _NO_SCOPE
         return Routing(request, who, limit, decide_within)
 
     def _unavailable(self) -> dict[str, str] | None:

@@ -18,9 +18,10 @@ from router.deployments import Deployment, LifecycleState
 from router.errors import BudgetExceeded, InvalidRequestError, NoRouteError
 from router.money import format_usd
 from router.pricing import max_output_within, worst_case_cost
+from router.reasons import NO_IMAGES, first_image, too_long
 from router.strategies import Filter, RouteContext, Strategy
 from router.tokens import RequestTokens
-from router.types import ImagePart, Request
+from router.types import Request
 
 __all__ = ["SKIPPED", "Attempt", "Candidate", "Decision", "RoutingSettings", "decide"]
 
@@ -204,7 +205,7 @@ def decide(
     kinds: dict[str, str] = {}
     capable: list[Candidate] = []
     keyed = any(d.has_key for d in deployments if models is None or d.model in models)
-    image_at = _first_image(request) if request.has_images else None
+    image_at = first_image(request) if request.has_images else None
     own_budgets = deployment_budgets or {}
     cheapest_needed: Decimal | None = None
     for dep in deployments:
@@ -290,7 +291,7 @@ def _static_reason(
         return "key", "no API key" + (f" (set {dep.key_env})" if dep.key_env else "")
     spec = dep.spec
     if image_at and not spec.takes_images:
-        return "capability", f"{_NO_IMAGES} ({image_at} is an image)"
+        return "capability", f"{NO_IMAGES} ({image_at} is an image)"
     if request.tools and not spec.capabilities.tools:
         return "capability", "does not support tools"
     if request.response_format is not None and not spec.capabilities.structured_output:
@@ -311,8 +312,8 @@ def _price(
     room = dep.context_window - input_tokens
     wanted = request.max_tokens or settings.min_output_tokens
     if room < wanted:
-        return None, "context", _too_long(input_tokens, wanted, dep.context_window,
-                                          min(wanted, settings.min_output_tokens)), None
+        return None, "context", too_long(input_tokens, wanted, dep.context_window,
+                                         min(wanted, settings.min_output_tokens)), None
     price = dep.price
     cap = request.max_tokens or min(dep.max_output_tokens, room)
     capped = False
@@ -345,29 +346,6 @@ def _price(
     return cand, "", None, needed
 
 
-def _too_long(input_tokens: int, wanted: int, window: int, floor: int) -> str:
-    """Why a request does not fit a context window, by how much, and what would make it fit."""
-    over = input_tokens + wanted - window
-    need = f"needs {input_tokens:,} input + {wanted:,} output tokens, {over:,} more than its " \
-           f"context window of {window:,}"
-    input_over = input_tokens + floor - window
-    if input_over <= 0:  # the input fits: max_tokens is what does not
-        return f"{need}; lower max_tokens to {window - input_tokens:,} or less"
-    fix = f"shorten the input by at least {over:,} tokens"
-    if input_over != over:  # max_tokens is part of it
-        fix += f", or by {input_over:,} and lower max_tokens"
-    return f"{need}; {fix}; or split it across requests"
-
-
-def _first_image(request: Request) -> str:
-    """Where the first image part is, as the caller wrote it: `messages[i].content[j]`."""
-    for i, message in enumerate(request.messages):
-        for j, part in enumerate(message.parts):
-            if isinstance(part, ImagePart):
-                return f"messages[{i}].content[{j}]"
-    return "an image part"
-
-
 def _group_by_model(order: Sequence[Candidate]) -> tuple[Candidate, ...]:
     """Keep the strategy's order of models, but try every deployment of a model before the next."""
     if len(order) < 2:
@@ -383,9 +361,6 @@ def _summarise(reasons: list[str], ids: list[str]) -> str:
     if len(unique) == 1:
         return unique[0]
     return "; ".join(f"{i}: {r}" for i, r in zip(ids, reasons, strict=True))
-
-
-_NO_IMAGES = "does not take image input"
 
 
 def _no_route_error(decision: Decision) -> NoRouteError:
@@ -404,7 +379,7 @@ def _no_route_error(decision: Decision) -> NoRouteError:
             cheapest_cost=cheapest,
         )
     fix = ""
-    if any(r.startswith(_NO_IMAGES) for r in decision.excluded_deployments.values()):
+    if any(r.startswith(NO_IMAGES) for r in decision.excluded_deployments.values()):
         fix = (". Configure a deployment of a model that takes images (such as gpt-4o-mini), "
                "or remove the image")
     return NoRouteError(f"no deployment can take this request: {detail}{fix}", decision=decision)

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import difflib
 import json
 import struct
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypedDict, cast
+from typing import Any, cast
 
 from router.errors import InvalidRequestError
+from router.options import is_listlike as _is_list
+from router.options import parse_metadata, parse_stop
 from router.types import (
     ImagePart,
     Message,
@@ -26,16 +27,7 @@ from router.types import (
     ToolCall,
 )
 
-__all__ = [
-    "RequestOptions",
-    "build_request",
-    "check_options",
-    "check_scope",
-    "image_size",
-    "parse_messages",
-    "parse_models",
-    "strict_schema",
-]
+__all__ = ["build_request", "image_size", "parse_messages", "strict_schema"]
 
 # Tuples, not sets: `in` then compares with ==, so an unhashable value (a list) is just not in it.
 _ROLES = ("system", "user", "assistant", "tool", "developer")
@@ -43,57 +35,6 @@ _DETAILS = ("auto", "low", "high")
 _TOOL_CHOICES = frozenset({"auto", "none", "required"})
 
 MessagesLike = str | Sequence[Mapping[str, Any] | Message]
-
-
-class RequestOptions(TypedDict, total=False):
-    """The keyword options of `Router.complete()`, `acomplete()`, `stream()`, `astream()` and
-    `route()`, besides `budget`, `models` and `strategy`."""
-
-    max_tokens: int | None
-    tools: Sequence[Mapping[str, Any] | Tool] | None
-    tool_choice: str | Mapping[str, Any] | None
-    response_format: Any  # a pydantic model class, or an OpenAI response_format dict
-    temperature: float | None
-    stop: str | Sequence[str] | None
-    metadata: Mapping[str, Any] | None
-    user: str | None
-    team: str | None
-    tags: Sequence[str] | None
-
-
-_OPTION_NAMES = frozenset(RequestOptions.__annotations__)
-_ALL_NAMES = sorted({"budget", "models", "strategy", *_OPTION_NAMES})
-
-
-def check_options(options: Mapping[str, Any]) -> None:
-    """Refuse an option no call takes (a misspelling, usually), suggesting the nearest name."""
-    if _OPTION_NAMES.issuperset(options):
-        return
-    name = min(k for k in options if k not in _OPTION_NAMES)
-    near = difflib.get_close_matches(name, _ALL_NAMES, n=1, cutoff=0.6)
-    hint = f"did you mean {near[0]}?" if near else f"the options are {', '.join(_ALL_NAMES)}"
-    raise InvalidRequestError(f"is not an option; {hint}", field=name)
-
-
-def parse_models(models: str | Iterable[str]) -> list[str]:
-    """`models=`: one model name or several; never the characters of one name."""
-    if isinstance(models, str):
-        models = [models]
-    elif not _is_list(models):
-        raise InvalidRequestError(
-            f'expected a model name or a list of them, e.g. ["gpt-4o-mini"], got '
-            f"{type(models).__name__}",
-            field="models",
-        )
-    names = list(models)
-    if not names:
-        raise InvalidRequestError("is empty; name at least one model, or leave it out",
-                                  field="models")
-    for i, name in enumerate(names):
-        if not isinstance(name, str):
-            raise InvalidRequestError(f"expected a model name, got {type(name).__name__}",
-                                      field=f"models[{i}]")
-    return names
 
 
 def parse_messages(messages: MessagesLike) -> tuple[Message, ...]:
@@ -382,27 +323,9 @@ def build_request(
         or not 0 <= temperature <= 2
     ):
         raise InvalidRequestError(f"{temperature!r} must be between 0 and 2", field="temperature")
-    stops: tuple[str, ...] = ()
-    if stop is not None:
-        given = (stop,) if isinstance(stop, str) else tuple(stop) if _is_list(stop) else (None,)
-        if not all(isinstance(s, str) and s for s in given) or len(given) > 4:
-            raise InvalidRequestError(
-                f"got {stop!r:.40}; give a string or a list of up to 4 non-empty strings",
-                field="stop",
-            )
-        stops = cast(tuple[str, ...], given)
+    stops = parse_stop(stop)
     parsed_tools = _parse_tools(tools) if tools else ()
-    meta: dict[str, str] = {}
-    if metadata is not None and not isinstance(metadata, Mapping):
-        raise InvalidRequestError(
-            f'expected a dict such as {{"ticket": "T-1"}}, got {type(metadata).__name__}',
-            field="metadata",
-        )
-    if metadata:
-        for key, value in metadata.items():
-            if not isinstance(key, str):
-                raise InvalidRequestError("keys must be strings", field="metadata")
-            meta[key] = str(value)
+    meta = parse_metadata(metadata)
     return Request(
         messages=parse_messages(messages),
         max_tokens=max_tokens,
@@ -412,15 +335,6 @@ def build_request(
         temperature=None if temperature is None else float(temperature),
         stop=stops,
         metadata=meta,
-    )
-
-
-def _is_list(value: Any) -> bool:
-    """A list-like of items: not a string, bytes or mapping (which would iterate characters,
-    integers or keys)."""
-    return isinstance(value, list | tuple) or (
-        isinstance(value, Sequence | set | frozenset)
-        and not isinstance(value, str | bytes | bytearray | Mapping)
     )
 
 
@@ -480,13 +394,3 @@ def _sniff_size(data: bytes) -> tuple[int, int] | None:
             i += 2 + length
     return None
 
-
-def check_scope(scope: Mapping[str, Any]) -> None:
-    """Validate the `user`, `team` and `tags` of a call."""
-    for key in ("user", "team"):
-        value = scope.get(key)
-        if value is not None and (not isinstance(value, str) or not value):
-            raise InvalidRequestError("must be a non-empty string", field=key)
-    tags = scope.get("tags")
-    if tags is not None and (not _is_list(tags) or not all(isinstance(t, str) and t for t in tags)):
-        raise InvalidRequestError('must be a list of strings, e.g. ["summarise"]', field="tags")

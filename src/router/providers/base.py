@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import re
 import ssl
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
@@ -22,6 +21,7 @@ from router.errors import (
     ProviderTimeout,
     ResponseError,
 )
+from router.providers.redact import redact
 from router.types import (
     Completion,
     FinishReason,
@@ -47,7 +47,6 @@ __all__ = [
     "embedded_error",
     "finish_reason",
     "parse_arguments",
-    "redact",
     "response_format_spec",
     "retry_after",
     "tool_specs",
@@ -380,24 +379,6 @@ def _lenient_arguments(raw: str) -> dict[str, Any]:
     except json.JSONDecodeError:
         return {"_partial": raw}
     return value if isinstance(value, dict) else {"_partial": raw}
-
-
-# What an HTTP stack may echo of a request's credentials in its error text: a refused header's
-# value (h11: "Illegal header value b'Bearer sk-...'"), a bearer/basic token, a URL's userinfo.
-_ECHOED_SECRETS = (
-    (re.compile(r"(header value:? )b?('(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\")", re.I),
-     r"\1'***'"),
-    (re.compile(r"\b(Bearer|Basic) +[^\s'\"]+", re.I), r"\1 ***"),
-    (re.compile(r"(//)[^/@\s'\"]+@"), r"\1***@"),
-)
-
-
-def redact(text: str) -> str:
-    """`text` (an exception's message) with any credential an HTTP stack echoed masked, so that
-    no error, decision or log built from it shows an API key."""
-    for pattern, mask in _ECHOED_SECRETS:
-        text = pattern.sub(mask, text)
-    return text
 
 
 def translate_transport_error(exc: Exception, provider: str, deployment: str) -> ProviderError:

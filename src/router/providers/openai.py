@@ -27,12 +27,12 @@ from router.providers.base import (
     embedded_error,
     finish_reason,
     parse_arguments,
-    redact,
     response_format_spec,
     retry_after,
     tool_specs,
     translate_transport_error,
 )
+from router.providers.redact import redact
 from router.types import Completion, Request, StreamChunk, ToolCall, ToolCallDelta, Usage
 
 __all__ = ["OpenAIProvider", "translate_openai_error"]
