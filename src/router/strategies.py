@@ -145,12 +145,13 @@ def short_answers_last(order: Sequence[Candidate], ctx: RouteContext, strategy: 
     (lowered to fit the budget, or by its context window) is under the expected answer length
     goes after every candidate that can write that much: a strong model cut to 26 tokens is not
     the best answer, and its estimate is cheap only because the answer would be cut off."""
+    if ctx.request.max_tokens is not None:
+        return Ranking(tuple(order))
     floor = ctx.expected_output_tokens
-    if ctx.request.max_tokens is not None or all(c.max_output_tokens >= floor for c in order):
+    fits = [c.max_output_tokens >= floor for c in order]
+    if fits == sorted(fits, reverse=True):  # no short candidate ahead of a full one
         return Ranking(tuple(order))
     full = [c for c in order if c.max_output_tokens >= floor]
-    if not full:
-        return Ranking(tuple(order))
     moved = order[: order.index(full[0])]
     short = [c for c in order if c.max_output_tokens < floor]
     shown = ", ".join(f"{c.model} (room for {c.max_output_tokens} output tokens)" for c in moved)
