@@ -87,7 +87,7 @@ def test_image_must_be_an_image(tmp_path: Path) -> None:
     gif.write_bytes(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
     result = run("route", "hi", "--image", str(gif), "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["excluded"]["mistral-nemo"] == "does not take image input"
+    assert json.loads(result.output)["excluded"]["mistral-nemo"].startswith("does not take image input")
 
 
 @pytest.mark.parametrize("args", [["route", " \n\t"], ["route", "-"], ["route", "-f", "{blank}"]])
@@ -126,7 +126,7 @@ def test_yaml_errors_name_the_file_not_a_unicode_string(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("deployments: [\n  - {model: x\n")
     line = one_line_error(run("config", "check", str(path)))
-    assert f'in "{path}", line 2' in line
+    assert f'{path}: is not valid YAML: line 2, column 3' in line
     assert "<unicode string>" not in line
 
 

@@ -42,6 +42,41 @@ def test_bad_scopes_are_refused(router: Router, field: str) -> None:
         router.route("hi", tags="summarise")
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_token": 30}, r"^max_token: is not an option; did you mean max_tokens\?"),
+        ({"temprature": 0.5}, r"^temprature: .*did you mean temperature\?"),
+        ({"budgets": "0.01"}, r"^budgets: .*did you mean budget\?"),
+        ({"colour": "red"}, r"^colour: is not an option; the options are budget, max_tokens, "),
+        ({"models": 5}, r"^models: expected a model name or a list of them"),
+        ({"models": []}, r"^models: is empty"),
+        ({"models": ["gpt-4o", None]}, r"^models\[1\]: expected a model name"),
+        ({"metadata": [1, 2]}, r"^metadata: expected a dict"),
+        ({"stop": 5}, r"^stop: got 5; give a string or a list"),
+        ({"tags": 5}, r"^tags: "),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_call(
+    router: Router, kwargs: dict[str, Any], message: str
+) -> None:
+    with respx.mock(assert_all_called=False) as mock:
+        route = mock.route().respond(json=chat_json())
+        for call in (router.route, router.complete, router.stream):
+            with pytest.raises(InvalidRequestError, match=message):
+                call("hi", **kwargs)
+        with pytest.raises(InvalidRequestError, match=message):
+            asyncio.run(router.acomplete("hi", **kwargs))
+        with pytest.raises(InvalidRequestError, match=message):
+            router.astream("hi", **kwargs)
+    assert route.call_count == 0
+
+
+def test_one_model_name_is_one_model_not_its_characters(router: Router) -> None:
+    assert router.route("hi", models="gpt-4o").model == "gpt-4o"
+    assert router.route("hi", models=("gpt-4o",)).model == "gpt-4o"
+
+
 def test_sync_and_async_give_the_same_reply(router: Router) -> None:
     with respx.mock:
         respx.post(OPENROUTER_URL).respond(json=chat_json("Paris.", prompt_tokens=15, completion_tokens=2))

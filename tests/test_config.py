@@ -1,13 +1,21 @@
+import dataclasses
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import frozen
+import respx
+from tests.conftest import chat_json, frozen
 
-from router import ConfigError, MissingKeyError, Router
+from router import ConfigError, MissingKeyError, ProviderError, Router
 from router.config import build_deployments, load_config
+from router.deployments import Secret
+from router.messages import build_request
+from router.providers import HttpStack, make_provider
+from router.providers.base import CallOptions
+from router.providers.redact import redact
+from router.testing import FakeProviderServer
 
 YAML = """
 models:
@@ -140,3 +148,122 @@ def test_secrets_never_show(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
     assert r.deployments[0].api_key is not None
     assert r.deployments[0].api_key.masked() == "sk-...wxyz"
     assert repr(r.deployments[0].api_key) == "Secret('***')"
+
+
+KEY = "sk-SECRETKEYVALUE0123456789"
+
+
+@pytest.mark.parametrize("pasted", [KEY + "\n", f"  {KEY}\t", f"\r\n{KEY} "])
+def test_keys_lose_surrounding_whitespace(pasted: str) -> None:
+    literal = {"deployments": [{"model": "gpt-4o", "provider": "openai", "api_key": pasted}]}
+    for router in (Router(literal, env={}, clock=frozen()),
+                   Router(env={"OPENAI_API_KEY": pasted}, clock=frozen())):
+        key = router.deployments[0].api_key
+        assert key is not None
+        assert key.get() == KEY
+
+
+def test_a_blank_key_variable_counts_as_unset() -> None:
+    (dep, *_) = Router(env={"OPENAI_API_KEY": " \n"}, clock=frozen()).deployments
+    assert dep.api_key is None
+    assert dep.key_env == "OPENAI_API_KEY"
+
+
+@pytest.mark.parametrize("bad", [f"{KEY[:8]} {KEY[8:]}", f"{KEY}\x00", f"{KEY}é", f"sk-\n{KEY}"])
+def test_keys_with_inner_whitespace_or_control_characters_are_refused_unquoted(bad: str) -> None:
+    literal = {"deployments": [{"model": "gpt-4o", "provider": "openai", "api_key": bad}]}
+    with pytest.raises(ConfigError, match=r"^deployments\[0\]\.api_key: the key holds a space") as info:
+        Router(literal, env={})
+    assert KEY[3:12] not in str(info.value)
+    with pytest.raises(ConfigError, match=r"^deployments\[0\]\.api_key: environment variable "
+                                          r"OPENAI_API_KEY holds a space") as info:
+        Router(env={"OPENAI_API_KEY": bad})
+    assert KEY[3:12] not in str(info.value)
+
+
+def test_header_values_are_checked_like_keys() -> None:
+    cfg = {"deployments": [{"model": "gpt-4o", "provider": "openai",
+                            "headers": {"api-key": f" {KEY}\n"}}]}
+    assert Router(cfg, env={}).deployments[0].headers == (("api-key", KEY),)
+    cfg["deployments"][0]["headers"] = {"api-key": f"{KEY}\nX-Evil: 1"}
+    with pytest.raises(ConfigError, match=r"deployments\[0\]\.headers: the value of 'api-key'") as info:
+        Router(cfg, env={})
+    assert KEY not in str(info.value)
+
+
+@pytest.mark.parametrize("provider", ["openai", "mistral"])
+@pytest.mark.parametrize("http", ["httpx", "httpx2"])
+def test_transport_errors_never_echo_a_key(provider: str, http: HttpStack) -> None:
+    """Defence in depth behind the config check: a key the HTTP stack refuses is not quoted."""
+    with FakeProviderServer() as server:
+        url = server.base_url if provider == "openai" else server.url
+        cfg, unset, _ = load_config({"deployments": [
+            {"model": "mistral-nemo", "provider": provider, "base_url": url}]}, env={})
+        (dep,) = build_deployments(cfg, unset)[1]
+        dep = dataclasses.replace(dep, api_key=Secret(KEY + "\n"))
+        adapter = make_provider(dep, http=http)
+        request = build_request("hi")
+        with pytest.raises(ProviderError) as info:
+            adapter.complete(request, CallOptions(max_tokens=16, timeout=5))
+        adapter.close()
+    assert "***" in str(info.value)
+    assert KEY not in str(info.value)
+
+
+def test_redact_masks_what_http_stacks_echo() -> None:
+    assert redact(f"Illegal header value b'Bearer {KEY}\\n'") == "Illegal header value '***'"
+    assert redact(f'Illegal header value b"it\'s {KEY}"') == "Illegal header value '***'"
+    assert KEY not in redact(f"401 for Authorization: Bearer {KEY}")
+    assert redact("http://admin:S3CRET@host:8000/v1 refused") == "http://***@host:8000/v1 refused"
+    assert redact("Connection refused") == "Connection refused"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("bad.yaml", f'deployments:\n  - {{model: gpt-4o, provider: openai, api_key: "{KEY}}}\n',
+         r"line 3, column 1: while scanning a quoted scalar from line 2, column 48; "
+         r"found unexpected end of stream"),
+        ("tab.yaml", f"deployments:\n  - model: gpt-4o\n    api_key: {KEY}\n\tbase_url: x\n",
+         r"line 4, column 1: .*found character '\\t' that cannot start any token"),
+        ("bad.toml", f'[[deployments]]\napi_key = "{KEY}\n', r"line 2, column \d+: Illegal character"),
+        ("bad.json", f'{{"deployments": [{{"api_key": "{KEY}\n"}}]}}',
+         r"line 1, column \d+: Invalid control character"),
+    ],
+)
+def test_malformed_files_say_where_and_what_but_never_quote_the_text(
+    tmp_path: Path, name: str, text: str, where: str
+) -> None:
+    with pytest.raises(ConfigError, match=rf"{name}: is not valid [A-Z]+: {where}") as info:
+        Router.from_config(write(tmp_path, name, text), env={})
+    assert KEY[3:12] not in str(info.value)
+    assert "\n" not in str(info.value)
+    assert info.value.__suppress_context__  # the parser's error, which quotes the line, is dropped
+
+
+def test_a_password_in_base_url_is_used_but_never_shown(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="router")
+    cfg = {"deployments": [{"model": "mistral-nemo", "provider": "openai", "api_key": "k",
+                            "base_url": "https://admin:S3CRETPASS@vllm.internal:8000/v1/"}]}
+    router = Router(cfg, env={}, clock=frozen())
+    (dep,) = router.deployments
+    assert dep.id == "mistral-nemo@vllm.internal:8000"
+    assert dep.base_url == "https://vllm.internal:8000/v1"
+    with respx.mock:
+        route = respx.post("https://vllm.internal:8000/v1/chat/completions").respond(
+            json=chat_json())
+        reply = router.complete("hi")
+    sent = route.calls.last.request
+    assert sent.headers["authorization"] == "Basic YWRtaW46UzNDUkVUUEFTUw=="  # admin:S3CRETPASS
+    shown = (repr(router) + repr(router.deployments) + str(reply.decision) + repr(reply)
+             + repr(router.route("hi")) + caplog.text)
+    assert "S3CRETPASS" not in shown
+    assert "admin" not in shown
+
+
+def test_a_malformed_base_url_is_not_quoted() -> None:
+    cfg = {"deployments": [{"model": "gpt-4o", "provider": "openai",
+                            "base_url": f"api.openai.com/v1?key={KEY}"}]}
+    with pytest.raises(ConfigError, match=r"deployments\[0\]\.base_url: is not an http\(s\) URL") as info:
+        Router(cfg, env={})
+    assert KEY not in str(info.value)

@@ -1,4 +1,5 @@
 import datetime as dt
+import warnings
 from decimal import Decimal
 from typing import Any
 
@@ -7,7 +8,7 @@ from tests.conftest import CONFIG, frozen
 from tests.images import data_url, image_message, png
 from tests.test_tokens import CHINESE
 
-from router import BudgetExceeded, NoRouteError, Router
+from router import BudgetExceeded, MissingKeyError, NoRouteError, Router
 from router.config import build_deployments, load_config
 from router.decision import decide
 from router.errors import InvalidRequestError
@@ -37,6 +38,40 @@ def test_cheapest_orders_by_estimated_cost_and_explains(router: Router) -> None:
 
 def test_best_picks_the_highest_catalog_quality(router: Router) -> None:
     assert router.route("Prove it.", strategy="best", max_tokens=100).model == "gpt-4o"
+
+
+def test_best_passes_over_a_model_the_budget_cuts_to_a_few_tokens(make_router: Any) -> None:
+    question = "Explain quicksort in detail."
+    d = make_router().route(question, strategy="best", budget="0.0003")
+    assert d.model == "gpt-4o-mini"
+    assert d.chosen is not None
+    assert d.chosen.max_output_tokens >= 256
+    assert [c.model for c in d.candidates][-1] == "gpt-4o"  # still a fallback, tried last
+    assert any(n.startswith("best: gpt-4o (room for 26 output tokens) ranked after gpt-4o-mini: "
+                            "fewer than the 256 expected of an answer "
+                            "(routing.expected_output_tokens)") for n in d.notes)
+    # The caller who sets the length, or a lower expected length, gets the strongest model.
+    assert make_router().route(question, strategy="best", budget="0.0003",
+                               max_tokens=20).model == "gpt-4o"
+    short = make_router({**CONFIG, "routing": {"expected_output_tokens": 20}})
+    assert short.route(question, strategy="best", budget="0.0003").model == "gpt-4o"
+
+
+def test_cheapest_does_not_pick_a_model_whose_window_leaves_room_for_a_few_tokens(
+    make_router: Any,
+) -> None:
+    """A small context window caps the output, which makes the estimate look cheap."""
+    prompt = "Summarise this. " + "The quick brown fox jumps over the lazy dog. " * 700
+    nemo = {"model": "mistral-nemo", "provider": "openai", "base_url": "http://nemo.local/v1",
+            "price": {"input": "0.15", "output": "1.00"}}
+    probe = make_router({"deployments": [nemo]}).route(prompt).candidates[0].input_tokens
+    small = {**nemo, "context_window": probe + 100}
+    d = make_router({"deployments": [CONFIG["deployments"][0], small]}).route(prompt)
+    assert d.model == "gpt-4o-mini"
+    assert d.candidates[1].max_output_tokens == 100
+    assert d.candidates[1].estimated_cost < d.candidates[0].estimated_cost  # the trap
+    assert any(n.startswith("cheapest: mistral-nemo (room for 100 output tokens) ranked after "
+                            "gpt-4o-mini") for n in d.notes)
 
 
 def test_models_restricts_the_candidates(router: Router) -> None:
@@ -88,7 +123,8 @@ def test_budget_exceeded_when_nothing_fits(router: Router) -> None:
 def test_images_only_go_to_vision_models_and_large_images_are_cheaper_on_gpt4o(router: Router) -> None:
     big = image_message(data_url(png(2048, 2048)))
     d = router.route(big, max_tokens=100)
-    assert d.excluded["mistral-nemo"] == "does not take image input"
+    assert d.excluded["mistral-nemo"] == (
+        "does not take image input (messages[0].content[1] is an image)")
     assert d.model == "gpt-4o"  # 765 image tokens on gpt-4o vs 25,501 on mini
     mini = next(c for c in d.candidates if c.model == "gpt-4o-mini")
     assert mini.input_tokens > 25_501 > d.candidates[0].input_tokens
@@ -96,16 +132,39 @@ def test_images_only_go_to_vision_models_and_large_images_are_cheaper_on_gpt4o(r
     assert router.route(small, max_tokens=100).model == "gpt-4o-mini"
 
 
-def test_an_image_where_no_model_takes_images(make_router: Any) -> None:
+def test_an_image_where_no_model_takes_images_names_the_part_and_the_fix(make_router: Any) -> None:
     r = make_router({"deployments": [CONFIG["deployments"][2]]})
-    with pytest.raises(NoRouteError, match="does not take image input") as info:
-        r.route(image_message("https://example.com/cat.png"))
+    messages = [{"role": "system", "content": "Read receipts."},
+                *image_message("https://example.com/cat.png")]
+    with pytest.raises(NoRouteError) as info:
+        r.route(messages)
     assert not isinstance(info.value, BudgetExceeded)
+    assert str(info.value) == (
+        "no deployment can take this request: mistral-nemo: does not take image input "
+        "(messages[1].content[1] is an image). Configure a deployment of a model that takes "
+        "images (such as gpt-4o-mini), or remove the image")
 
 
-def test_prompt_longer_than_every_context_window(router: Router) -> None:
-    with pytest.raises(NoRouteError, match="context window is 128,000"):
+def test_prompt_longer_than_every_context_window_says_by_how_much(router: Router) -> None:
+    with pytest.raises(NoRouteError) as info:
         router.route("word " * 140_000)
+    text = str(info.value)
+    assert "gpt-4o-mini: needs 140,008 input + 16 output tokens, 12,024 more than its context " \
+           "window of 128,000; shorten the input by at least 12,024 tokens; or split it across requests" \
+        in text
+    assert "mistral-nemo: needs 140,008 input + 16 output tokens, 8,952 more than its context " \
+           "window of 131,072" in text
+
+
+def test_max_tokens_that_does_not_fit_the_context_window_says_how_low_to_go(router: Router) -> None:
+    with pytest.raises(NoRouteError) as info:
+        router.route("word " * 120_000, models=["gpt-4o-mini"], max_tokens=16_000)
+    assert str(info.value).endswith(
+        "gpt-4o-mini: needs 120,008 input + 16,000 output tokens, 8,008 more than its context "
+        "window of 128,000; lower max_tokens to 7,992 or less")
+    with pytest.raises(NoRouteError, match=r"shorten the input by at least 18,008 tokens, or by "
+                                           r"2,024 and lower max_tokens; or split it across requests"):
+        router.route("word " * 130_000, models=["gpt-4o-mini"], max_tokens=16_000)
 
 
 def test_each_candidate_is_counted_with_its_own_tokenizer(router: Router) -> None:
@@ -183,7 +242,7 @@ def test_with_no_keys_at_all_route_still_plans() -> None:
     r = Router(env={}, clock=frozen(dt.datetime(2026, 11, 25, tzinfo=dt.UTC)))
     d = r.route("hi", max_tokens=10)
     assert d.model == "mistral-nemo"
-    assert set(d.missing_keys) == {"OPENAI_API_KEY", "OPENROUTER_API_KEY"}
+    assert d.missing_keys == ("OPENROUTER_API_KEY", "OPENAI_API_KEY")  # best first
 
 
 def test_deployments_of_a_model_stay_together() -> None:
@@ -238,3 +297,18 @@ def test_evolve_copies_every_field_but_the_changed_ones() -> None:
     assert base.attempts == ()
     with pytest.raises(TypeError, match="no field"):
         base.evolve(colour="red")
+
+
+def test_the_missing_key_hint_names_only_keys_that_would_help() -> None:
+    """Not the keys of other models, nor of deployments that are retired or cannot take it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lifecycle warnings, tested elsewhere
+        router = Router(env={"OPENROUTER_API_KEY": "sk-or-0123456789"}, clock=frozen())
+        keyless = Router(env={}, clock=frozen())
+    assert router.route("hi", models=["gpt-4o"]).missing_keys == ("OPENAI_API_KEY",)
+    with pytest.raises(MissingKeyError, match=r"; set OPENAI_API_KEY \("):
+        router.complete("hi", models=["gpt-4o"])
+    # Mistral's own API retired NeMo on 2026-07-31: its key cannot help.
+    assert keyless.route("hi").missing_keys == ("OPENROUTER_API_KEY", "OPENAI_API_KEY")
+    assert keyless.route(image_message("https://example.com/a.png")).missing_keys == (
+        "OPENAI_API_KEY",)

@@ -1,6 +1,9 @@
+import contextlib
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 from tests.images import data_url, gif, image_message, jpeg, png
 
@@ -51,6 +54,16 @@ def test_openai_shaped_messages_are_normalised() -> None:
         ([{"role": "user", "content": "x"}, {"role": "tool", "content": "y"}], r"messages\[1\]"),
         ([{"role": "user", "content": 5}], r"messages\[0\]\.content"),
         (["hello"], r"messages\[0\]"),
+        ([{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": 5}],
+         r"messages\[1\]\.tool_calls"),
+        ([{"role": "assistant", "tool_calls": [{"id": "c", "function": "f"}]}],
+         r"messages\[0\]\.tool_calls\[0\]"),
+        ([{"role": ["user"], "content": "x"}], r"messages\[0\]\.role"),
+        ([{"role": "user", "content": b"bytes"}], r"messages\[0\]\.content"),
+        ([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x",
+                                                                            "detail": ["low"]}}]}],
+         r"messages\[0\]\.content\[0\]\.detail"),
+        ([{"role": "user", "content": "x", "tool_call_id": 5}], r"messages\[0\]\.tool_call_id"),
     ],
 )
 def test_malformed_messages_name_the_field(messages: Any, field: str) -> None:
@@ -70,6 +83,14 @@ def test_malformed_messages_name_the_field(messages: Any, field: str) -> None:
         ({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "g"}, "tool_choice"),
         ({"response_format": {"type": "xml"}}, "response_format"),
         ({"response_format": int}, "response_format"),
+        ({"metadata": [1, 2]}, "metadata"),
+        ({"metadata": "ticket=1"}, "metadata"),
+        ({"stop": 5}, "stop"),
+        ({"stop": {"a": 1}}, "stop"),
+        ({"tools": 5}, "tools"),
+        ({"tools": "weather"}, "tools"),
+        ({"tools": [{"type": "function", "function": {"name": "f"}}],
+          "tool_choice": {"function": 5}}, "tool_choice"),
     ],
 )
 def test_bad_call_arguments_name_the_field(kwargs: dict[str, Any], field: str) -> None:
@@ -124,3 +145,29 @@ def test_unknown_image_data_has_no_size() -> None:
 def test_image_reprs_never_dump_data_urls() -> None:
     (msg,) = parse_messages(image_message(data_url(png(10, 10) + b"\x00" * 5000)))
     assert len(repr(msg)) < 400
+
+
+_JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=4),
+              st.sampled_from(["user", "assistant", "tool", "system", "text", "image_url", "low",
+                               "function", "https://x/y.png", '{"a": 1}'])),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["role", "content", "tool_calls", "tool_call_id", "name",
+                                         "type", "text", "image_url", "url", "detail",
+                                         "function", "arguments", "id", "parameters"]),
+                        inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(messages=st.lists(_JSON, min_size=1, max_size=3),
+       options=st.dictionaries(st.sampled_from(["tools", "tool_choice", "response_format", "stop",
+                                                "metadata", "max_tokens", "temperature"]),
+                               _JSON, max_size=2))
+def test_any_malformed_input_is_an_invalid_request_error(
+    messages: list[Any], options: dict[str, Any]
+) -> None:
+    with contextlib.suppress(InvalidRequestError):  # anything else escapes and fails the test
+        build_request(messages, **options)

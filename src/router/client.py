@@ -13,8 +13,10 @@ from decimal import Decimal
 from functools import partial
 from typing import IO, Any
 
+from typing_extensions import Unpack
+
 from router.breaker import BreakerStore
-from router.budgets import CallScope, LedgerErrorPolicy, check_budgets, check_ttl
+from router.budgets import LedgerErrorPolicy, check_budgets, check_ttl
 from router.calls import CallState, Fail
 from router.catalog import Catalog
 from router.config import build_deployments
@@ -26,9 +28,10 @@ from router.ledger.guard import BudgetGuard, Routing
 from router.ledger.hold import Hold
 from router.ledger.report import ExportFormat, SpendReport
 from router.lifecycle import notices, substitute_retired, warn_notices
-from router.messages import MessagesLike, build_request, check_scope
+from router.messages import MessagesLike, build_request
 from router.money import parse_money
 from router.observability.hooks import HookSet, HooksLike
+from router.options import RequestOptions, check_options, parse_models, split_scope
 from router.providers import HttpStack, Provider, make_provider
 from router.resilience import Resilience
 from router.settings import resolve_config
@@ -51,7 +54,6 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-_SCOPE_KEYS, _NO_SCOPE = ("user", "team", "tags"), CallScope(None, None, ())
 
 
 class Router:
@@ -148,9 +150,9 @@ class Router:
         messages: MessagesLike,
         *,
         budget: Decimal | str | int | float | None = None,
-        models: Iterable[str] | None = None,
+        models: str | Iterable[str] | None = None,
         strategy: StrategyLike | None = None,
-        **options: Any,
+        **options: Unpack[RequestOptions],
     ) -> Decision:
         """The decision `complete()` would act on, without calling anything.
 
@@ -163,22 +165,21 @@ class Router:
         self,
         messages: MessagesLike,
         budget: Decimal | str | int | float | None,
-        models: Iterable[str] | None,
+        models: str | Iterable[str] | None,
         strategy: StrategyLike | None,
         options: Mapping[str, Any],
     ) -> Routing:
-        """The call, ready to be decided within whatever the shared budgets leave of it."""
-        scope: dict[str, Any] = {}
-        if not options.keys().isdisjoint(_SCOPE_KEYS):
-            options = dict(options)
-            scope = {k: options.pop(k) for k in _SCOPE_KEYS if k in options}
-            check_scope(scope)
+        """The call, ready to be decided within whatever the shared budgets leave of it.
+
+        Every argument is checked here, before any budget is reserved or request sent."""
+        check_options(options)
+        options, who = split_scope(options)
         request = build_request(messages, **options)
         limit = None if budget is None else parse_money(budget, field="budget")
         today = self._clock().date()
         moved: list[str] = []
         if models is not None:
-            models, moved = substitute_retired(list(models), self._deployments, today,
+            models, moved = substitute_retired(parse_models(models), self._deployments, today,
                                                self._catalog)
         chosen = self._strategy if strategy is None else resolve_strategy(strategy)
         wanted = None if models is None else list(models)
@@ -193,8 +194,6 @@ class Router:
             log.debug("decision: %s", decision.deployment or "none")
             return decision
 
-        tags = tuple(dict.fromkeys(scope.get("tags") or ()))
-        who = CallScope(scope.get("user"), scope.get("team"), tags) if scope else _NO_SCOPE
         return Routing(request, who, limit, decide_within)
 
     def _unavailable(self) -> dict[str, str] | None:
@@ -218,9 +217,9 @@ class Router:
         messages: MessagesLike,
         *,
         budget: Decimal | str | int | float | None = None,
-        models: Iterable[str] | None = None,
+        models: str | Iterable[str] | None = None,
         strategy: StrategyLike | None = None,
-        **options: Any,
+        **options: Unpack[RequestOptions],
     ) -> Reply:
         """Send the request to the best deployment within `budget` (USD) and return its reply.
 
@@ -262,9 +261,9 @@ class Router:
         messages: MessagesLike,
         *,
         budget: Decimal | str | int | float | None = None,
-        models: Iterable[str] | None = None,
+        models: str | Iterable[str] | None = None,
         strategy: StrategyLike | None = None,
-        **options: Any,
+        **options: Unpack[RequestOptions],
     ) -> Reply:
         """The async twin of `complete()`; the same decisions, awaited I/O."""
         routing = self._routing(messages, budget, models, strategy, options)
@@ -302,9 +301,9 @@ class Router:
         messages: MessagesLike,
         *,
         budget: Decimal | str | int | float | None = None,
-        models: Iterable[str] | None = None,
+        models: str | Iterable[str] | None = None,
         strategy: StrategyLike | None = None,
-        **options: Any,
+        **options: Unpack[RequestOptions],
     ) -> ReplyStream:
         """Iterate to get text deltas; `.reply` afterwards holds usage and cost.
 
@@ -327,9 +326,9 @@ class Router:
         messages: MessagesLike,
         *,
         budget: Decimal | str | int | float | None = None,
-        models: Iterable[str] | None = None,
+        models: str | Iterable[str] | None = None,
         strategy: StrategyLike | None = None,
-        **options: Any,
+        **options: Unpack[RequestOptions],
     ) -> AsyncReplyStream:
         """The async twin of `stream()`: `async for delta in router.astream(...)`.
 

@@ -12,6 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -68,9 +69,20 @@ class DeploymentConfig(_Strict):
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
+        # Not echoed: a URL may carry a password or a key in its query.
         if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"{value!r} is not an http(s) URL")
+            raise ValueError("is not an http(s) URL; write e.g. https://host:8000/v1")
         return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        return None if value is None else clean_key(value)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        return {name: _clean_header(name, v) for name, v in value.items()}
 
 
 class RoutingConfig(_Strict):
@@ -117,6 +129,30 @@ class RouterConfig(_Strict):
         return value
 
 
+def clean_key(value: str, where: str = "the key") -> str:
+    """`value` without surrounding whitespace (a pasted key often ends in a newline).
+
+    Anything else that HTTP would refuse in a header is an error that never quotes the key: the
+    HTTP stack's own error would (`Illegal header value b'Bearer sk-...'`)."""
+    key = value.strip()
+    if not all("!" <= ch <= "~" for ch in key):
+        raise ValueError(
+            f"{where} holds a space, a control character or a non-ASCII character; an API key is "
+            "one unbroken run of printable ASCII: copy it again"
+        )
+    return key
+
+
+def _clean_header(name: str, value: str) -> str:
+    text = value.strip()
+    if not all(" " <= ch <= "~" for ch in text):
+        raise ValueError(
+            f"the value of {name!r} holds a control character or a non-ASCII character, "
+            "which HTTP headers cannot carry"
+        )
+    return text
+
+
 def interpolate_env(
     value: Any, env: Mapping[str, str], path: str, unset: dict[str, str], source: str | None
 ) -> Any:
@@ -133,11 +169,17 @@ def interpolate_env(
 
     def sub(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
-        if name in env and env[name] != "":
-            return env[name]
+        found, is_key = env.get(name, ""), path.endswith(".api_key")
+        if is_key and found:
+            try:  # checked here too, to blame the variable rather than the config
+                found = clean_key(found, f"environment variable {name}")
+            except ValueError as exc:
+                raise ConfigError(str(exc), path=path, source=source) from None
+        if found != "":
+            return found
         if default is not None:
             return default
-        if path.endswith(".api_key"):
+        if is_key:
             unset[path] = name
             return ""
         raise ConfigError(
@@ -221,10 +263,43 @@ def _parse(text: str, suffix: str, source: str) -> Any:
             stream.name = source  # yaml's error marks name the file
             return yaml.safe_load(stream) or {}
     except Exception as exc:  # each parser has its own error class; all mean "malformed file"
-        raise ConfigError(f"is not valid {suffix[1:].upper()}: {exc}", source=source) from None
+        raise ConfigError(
+            f"is not valid {suffix[1:].upper()}: {_syntax_problem(exc)}", source=source
+        ) from None
     raise ConfigError(
         f"unknown config format {suffix!r}; use .yaml, .yml, .toml or .json", source=source
     )
+
+
+_TOML_AT = re.compile(r"^(.*) \(at (line \d+, column \d+|end of document)\)$", re.S)
+_QUOTED = re.compile(r"'(?!<)[^']{4,}'|\"(?!<)[^\"]{4,}\"")
+
+
+def _syntax_problem(exc: Exception) -> str:
+    """Where a parser stopped and what it found, without the text around it: the parsers quote
+    the offending line, which may hold an API key."""
+    import yaml
+
+    where = problem = None
+    if isinstance(exc, yaml.MarkedYAMLError):
+        if exc.problem_mark is not None:
+            where = _at(exc.problem_mark.line + 1, exc.problem_mark.column + 1)
+        context = exc.context
+        if context and exc.context_mark is not None:
+            context += f" from {_at(exc.context_mark.line + 1, exc.context_mark.column + 1)}"
+        problem = "; ".join(p for p in (context, exc.problem) if p)
+    elif isinstance(exc, json.JSONDecodeError):
+        where, problem = _at(exc.lineno, exc.colno), exc.msg
+    elif isinstance(exc, tomllib.TOMLDecodeError) and (m := _TOML_AT.match(str(exc))):
+        where, problem = m[2].replace("end of document", "end of file"), m[1]
+    # A quoted run of 4+ characters is scanned text (a scalar, a tag), not the kind of problem;
+    # YAML's token names ('<stream end>') are kept.
+    problem = _QUOTED.sub("'...'", problem) if problem else type(exc).__name__
+    return f"{where}: {problem}" if where else problem
+
+
+def _at(line: int, column: int) -> str:
+    return f"line {line}, column {column}"
 
 
 def default_config(env: Mapping[str, str]) -> dict[str, Any]:
@@ -259,7 +334,7 @@ def build_deployments(
                 "Add it under `models:` with price and capabilities",
                 path=f"{where}.model", source=source,
             )
-        base_url = (dc.base_url or DEFAULT_BASE_URLS[dc.provider]).rstrip("/")
+        base_url, url_auth = _split_userinfo((dc.base_url or DEFAULT_BASE_URLS[dc.provider]).rstrip("/"))
         host = host_of(base_url)
         offer = spec.hosts.get(host) or spec.hosts.get(dc.provider)
         model_id = dc.name or (offer.model_id if offer else dc.model)
@@ -284,6 +359,7 @@ def build_deployments(
             headers=tuple(dc.headers.items()),
             context_window=dc.context_window or caps.context_window,
             max_output_tokens=dc.max_output_tokens or caps.max_output_tokens,
+            url_auth=url_auth,
         ))
     return catalog, tuple(out)
 
@@ -304,7 +380,16 @@ def _price(
         raise validation_error(exc, source=source, prefix=path) from None
 
 
-def _netloc(url: str) -> str:
-    from urllib.parse import urlsplit
+def _split_userinfo(url: str) -> tuple[str, Secret | None]:
+    """`https://user:pass@host/v1` -> (`https://host/v1`, the secret `user:pass`): only the
+    request may see the password, never an id, a repr or a log."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at:
+        return url, None
+    return urlunsplit(parts._replace(netloc=hostport)), Secret(userinfo) if userinfo else None
 
-    return urlsplit(url).netloc or url
+
+def _netloc(url: str) -> str:
+    netloc = urlsplit(url).netloc
+    return netloc.rpartition("@")[2] or url

@@ -18,6 +18,7 @@ from router.deployments import Deployment, LifecycleState
 from router.errors import BudgetExceeded, InvalidRequestError, NoRouteError
 from router.money import format_usd
 from router.pricing import max_output_within, worst_case_cost
+from router.reasons import NO_IMAGES, first_image, too_long
 from router.strategies import Filter, RouteContext, Strategy
 from router.tokens import RequestTokens
 from router.types import Request
@@ -198,18 +199,19 @@ def decide(
                 f"configured models: {', '.join(sorted(known))}",
                 field="models",
             )
-    ctx = RouteContext(request, budget, today, tokens or RequestTokens(request))
+    ctx = RouteContext(request, budget, today, tokens or RequestTokens(request),
+                       expected_output_tokens=settings.expected_output_tokens)
     excluded: dict[str, str] = {}
     kinds: dict[str, str] = {}
     capable: list[Candidate] = []
     keyed = any(d.has_key for d in deployments if models is None or d.model in models)
-    has_images = request.has_images
+    image_at = first_image(request) if request.has_images else None
     own_budgets = deployment_budgets or {}
     cheapest_needed: Decimal | None = None
     for dep in deployments:
         if models is not None and dep.model not in models:
             continue
-        kind, reason = _static_reason(dep, request, today, keyed, unavailable, has_images)
+        kind, reason = _static_reason(dep, request, today, keyed, unavailable, image_at)
         if reason is None:
             own = own_budgets.get(dep.id) if own_budgets else None
             limit = own if budget is None or (own is not None and own < budget) else budget
@@ -241,8 +243,10 @@ def decide(
             f"max_tokens was not set: output capped at {c.max_output_tokens} tokens "
             f"so the worst case fits the budget"
         )
+    # Only keys that would help: those of the deployments that would serve, best first (not of
+    # other models', nor of retired or incapable deployments).
     missing = () if keyed else tuple(
-        sorted({d.key_env or d.id for d in deployments if not d.has_key})
+        dict.fromkeys(c.target.key_env or c.deployment for c in order if not c.target.has_key)
     )
     served = {c.model for c in order}
     by_model: dict[str, list[str]] = {}
@@ -273,7 +277,7 @@ def _static_reason(
     today: dt.date,
     keyed: bool,
     unavailable: Mapping[str, str] | None,
-    has_images: bool,
+    image_at: str | None,
 ) -> tuple[str, str | None]:
     if unavailable and dep.id in unavailable:
         return "unavailable", unavailable[dep.id]
@@ -286,8 +290,8 @@ def _static_reason(
     if keyed and not dep.has_key:
         return "key", "no API key" + (f" (set {dep.key_env})" if dep.key_env else "")
     spec = dep.spec
-    if has_images and not spec.takes_images:
-        return "capability", "does not take image input"
+    if image_at and not spec.takes_images:
+        return "capability", f"{NO_IMAGES} ({image_at} is an image)"
     if request.tools and not spec.capabilities.tools:
         return "capability", "does not support tools"
     if request.response_format is not None and not spec.capabilities.structured_output:
@@ -308,10 +312,8 @@ def _price(
     room = dep.context_window - input_tokens
     wanted = request.max_tokens or settings.min_output_tokens
     if room < wanted:
-        return None, "context", (
-            f"needs {input_tokens:,} input + {wanted:,} output tokens; "
-            f"its context window is {dep.context_window:,}"
-        ), None
+        return None, "context", too_long(input_tokens, wanted, dep.context_window,
+                                         min(wanted, settings.min_output_tokens)), None
     price = dep.price
     cap = request.max_tokens or min(dep.max_output_tokens, room)
     capped = False
@@ -376,4 +378,8 @@ def _no_route_error(decision: Decision) -> NoRouteError:
             remaining=budget,
             cheapest_cost=cheapest,
         )
-    return NoRouteError(f"no deployment can take this request: {detail}", decision=decision)
+    fix = ""
+    if any(r.startswith(NO_IMAGES) for r in decision.excluded_deployments.values()):
+        fix = (". Configure a deployment of a model that takes images (such as gpt-4o-mini), "
+               "or remove the image")
+    return NoRouteError(f"no deployment can take this request: {detail}{fix}", decision=decision)

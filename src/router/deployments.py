@@ -89,7 +89,7 @@ class Deployment:
     model: str
     provider: ProviderName
     model_id: str
-    base_url: str
+    base_url: str  # without userinfo: safe to show
     host: str
     spec: ModelSpec = field(repr=False)
     price: Price = field(repr=False)
@@ -100,6 +100,7 @@ class Deployment:
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     context_window: int = 0
     max_output_tokens: int = 0
+    url_auth: Secret | None = field(default=None, repr=False)  # `user:password` of the base URL
     # Asked on every decision, fixed once built: worked out here rather than per request.
     _has_key: bool = field(init=False, repr=False, compare=False)
     _lifecycle: Lifecycle | None = field(init=False, repr=False, compare=False)
@@ -107,6 +108,14 @@ class Deployment:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_has_key", bool(self.api_key) or not self.key_required)
         object.__setattr__(self, "_lifecycle", self.spec.lifecycle_on(self.host))
+
+    @property
+    def request_url(self) -> str:
+        """The base URL to call: `base_url` with the userinfo the config gave it (HTTP Basic auth)."""
+        if self.url_auth is None:
+            return self.base_url
+        scheme, _, rest = self.base_url.partition("://")
+        return f"{scheme}://{self.url_auth.get()}@{rest}"
 
     @property
     def has_key(self) -> bool:

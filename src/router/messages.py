@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from router.errors import InvalidRequestError
+from router.options import is_listlike as _is_list
+from router.options import parse_metadata, parse_stop
 from router.types import (
     ImagePart,
     Message,
@@ -25,10 +27,11 @@ from router.types import (
     ToolCall,
 )
 
-__all__ = ["build_request", "check_scope", "image_size", "parse_messages", "strict_schema"]
+__all__ = ["build_request", "image_size", "parse_messages", "strict_schema"]
 
-_ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
-_DETAILS = frozenset({"auto", "low", "high"})
+# Tuples, not sets: `in` then compares with ==, so an unhashable value (a list) is just not in it.
+_ROLES = ("system", "user", "assistant", "tool", "developer")
+_DETAILS = ("auto", "low", "high")
 _TOOL_CHOICES = frozenset({"auto", "none", "required"})
 
 MessagesLike = str | Sequence[Mapping[str, Any] | Message]
@@ -55,7 +58,7 @@ def parse_messages(messages: MessagesLike) -> tuple[Message, ...]:
     return out
 
 
-_SIMPLE_ROLES = frozenset({"system", "user", "assistant"})
+_SIMPLE_ROLES = ("user", "system", "assistant")
 
 
 def _parse_message(raw: Mapping[str, Any] | Message, index: int) -> Message:
@@ -80,9 +83,15 @@ def _parse_message(raw: Mapping[str, Any] | Message, index: int) -> Message:
     if role == "developer":  # OpenAI's newer name for system; every provider understands system
         role = "system"
     parts = _parse_content(raw.get("content"), f"{where}.content", role)
+    raw_calls = raw.get("tool_calls") or ()
+    if not _is_list(raw_calls):
+        raise InvalidRequestError(
+            'expected a list like [{"id": ..., "type": "function", "function": {"name": ..., '
+            f'"arguments": "{{...}}"}}}}], got {type(raw_calls).__name__}',
+            field=f"{where}.tool_calls",
+        )
     tool_calls = tuple(
-        _parse_tool_call(tc, f"{where}.tool_calls[{i}]")
-        for i, tc in enumerate(raw.get("tool_calls") or ())
+        _parse_tool_call(tc, f"{where}.tool_calls[{i}]") for i, tc in enumerate(raw_calls)
     )
     if role != "assistant" and tool_calls:
         raise InvalidRequestError("only assistant messages carry tool_calls", field=where)
@@ -95,6 +104,8 @@ def _parse_message(raw: Mapping[str, Any] | Message, index: int) -> Message:
         raise InvalidRequestError(
             "a tool message needs the tool_call_id of the call it answers", field=where
         )
+    if tool_call_id is not None and not isinstance(tool_call_id, str):
+        raise InvalidRequestError("must be a string", field=f"{where}.tool_call_id")
     name = raw.get("name")
     if name is not None and not isinstance(name, str):
         raise InvalidRequestError("must be a string", field=f"{where}.name")
@@ -106,7 +117,7 @@ def _parse_content(content: Any, where: str, role: str) -> tuple[Part, ...]:
         return ()
     if isinstance(content, str):
         return (TextPart(content),) if content else ()
-    if not isinstance(content, Sequence):
+    if not _is_list(content):
         raise InvalidRequestError(
             f"expected a string or a list of parts, got {type(content).__name__}", field=where
         )
@@ -172,6 +183,10 @@ def _parse_tool_call(raw: Any, where: str) -> ToolCall:
     if not isinstance(raw, Mapping):
         raise InvalidRequestError("expected a dict with id and function", field=where)
     fn = raw.get("function", raw)
+    if not isinstance(fn, Mapping):
+        raise InvalidRequestError(
+            'function must be a dict like {"name": ..., "arguments": "{...}"}', field=where
+        )
     name, arguments = fn.get("name"), fn.get("arguments", {})
     if not isinstance(name, str):
         raise InvalidRequestError("a tool call needs function.name", field=where)
@@ -190,6 +205,12 @@ def _parse_tool_call(raw: Any, where: str) -> ToolCall:
 def _parse_tools(tools: Iterable[Any] | None) -> tuple[Tool, ...]:
     if not tools:
         return ()
+    if not _is_list(tools):
+        raise InvalidRequestError(
+            'expected a list of tools like [{"type": "function", "function": {"name": ...}}], '
+            f"got {type(tools).__name__}",
+            field="tools",
+        )
     out = []
     for i, raw in enumerate(tools):
         where = f"tools[{i}]"
@@ -219,14 +240,14 @@ def _parse_tool_choice(choice: Any, tools: tuple[Tool, ...]) -> str | Mapping[st
         return None
     if not tools and choice != "none":
         raise InvalidRequestError("is set but no tools were given", field="tool_choice")
+    name: Any = None
     if isinstance(choice, str):
         if choice in _TOOL_CHOICES:
             return choice
         name = choice
     elif isinstance(choice, Mapping):
-        name = choice.get("function", choice).get("name")
-    else:
-        name = None
+        fn = choice.get("function", choice)
+        name = fn.get("name") if isinstance(fn, Mapping) else None
     if not isinstance(name, str) or name not in {t.name for t in tools}:
         raise InvalidRequestError(
             "must be 'auto', 'none', 'required' or the name of one of the tools", field="tool_choice"
@@ -302,18 +323,9 @@ def build_request(
         or not 0 <= temperature <= 2
     ):
         raise InvalidRequestError(f"{temperature!r} must be between 0 and 2", field="temperature")
-    stops: tuple[str, ...] = ()
-    if stop is not None:
-        stops = (stop,) if isinstance(stop, str) else tuple(stop)
-        if not all(isinstance(s, str) and s for s in stops) or len(stops) > 4:
-            raise InvalidRequestError("give up to 4 non-empty strings", field="stop")
+    stops = parse_stop(stop)
     parsed_tools = _parse_tools(tools) if tools else ()
-    meta: dict[str, str] = {}
-    if metadata:
-        for key, value in metadata.items():
-            if not isinstance(key, str):
-                raise InvalidRequestError("keys must be strings", field="metadata")
-            meta[key] = str(value)
+    meta = parse_metadata(metadata)
     return Request(
         messages=parse_messages(messages),
         max_tokens=max_tokens,
@@ -382,15 +394,3 @@ def _sniff_size(data: bytes) -> tuple[int, int] | None:
             i += 2 + length
     return None
 
-
-def check_scope(scope: Mapping[str, Any]) -> None:
-    """Validate the `user`, `team` and `tags` of a call."""
-    for key in ("user", "team"):
-        value = scope.get(key)
-        if value is not None and (not isinstance(value, str) or not value):
-            raise InvalidRequestError("must be a non-empty string", field=key)
-    tags = scope.get("tags")
-    if tags is not None and (
-        isinstance(tags, str) or not all(isinstance(t, str) and t for t in tags)
-    ):
-        raise InvalidRequestError('must be a list of strings, e.g. ["summarise"]', field="tags")

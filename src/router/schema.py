@@ -28,8 +28,9 @@ _DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("DeploymentConfig", "headers"): "Extra HTTP headers sent with every call",
     ("RoutingConfig", "strategy"): "cheapest, best, or a registered strategy",
     ("RoutingConfig", "options"): "Keyword arguments for the strategy's factory",
-    ("RoutingConfig", "expected_output_tokens"): "How estimated cost prices the output when "
-    "max_tokens is unset",
+    ("RoutingConfig", "expected_output_tokens"): "The answer length assumed when max_tokens is "
+    "unset: estimated cost prices the output at it, and cheapest/best rank a candidate that has "
+    "room for fewer output tokens (under the budget or its context window) after those that do",
     ("RoutingConfig", "min_output_tokens"): "Below this, capping the output to fit a budget is "
     "pointless: the deployment is left out",
     ("ModelOverride", "display_name"): "Human name, e.g. GPT-4o mini",

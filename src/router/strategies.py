@@ -35,6 +35,7 @@ __all__ = [
     "min_score",
     "register_strategy",
     "resolve_strategy",
+    "short_answers_last",
     "strategy_names",
     "vendors",
 ]
@@ -49,6 +50,8 @@ class RouteContext:
     today: dt.date
     tokens: RequestTokens
     options: Mapping[str, Any] = field(default_factory=dict)
+    # The answer length the router expects when max_tokens is unset (routing.expected_output_tokens).
+    expected_output_tokens: int = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +140,31 @@ def general_quality(spec: ModelSpec) -> float:
     return sum(scores.values()) / len(scores) if scores else 0.0
 
 
+def short_answers_last(order: Sequence[Candidate], ctx: RouteContext, strategy: str) -> Ranking:
+    """`order`, except that when the caller set no max_tokens, a candidate whose output cap
+    (lowered to fit the budget, or by its context window) is under the expected answer length
+    goes after every candidate that can write that much: a strong model cut to 26 tokens is not
+    the best answer, and its estimate is cheap only because the answer would be cut off."""
+    if ctx.request.max_tokens is not None:
+        return Ranking(tuple(order))
+    floor = ctx.expected_output_tokens
+    fits = [c.max_output_tokens >= floor for c in order]
+    if fits == sorted(fits, reverse=True):  # no short candidate ahead of a full one
+        return Ranking(tuple(order))
+    full = [c for c in order if c.max_output_tokens >= floor]
+    moved = order[: order.index(full[0])]
+    short = [c for c in order if c.max_output_tokens < floor]
+    shown = ", ".join(f"{c.model} (room for {c.max_output_tokens} output tokens)" for c in moved)
+    notes = (
+        f"{strategy}: {shown} ranked after {full[0].model}: fewer than the {floor} expected of "
+        "an answer (routing.expected_output_tokens); set max_tokens to choose the length yourself",
+    ) if moved else ()
+    return Ranking((*full, *short), notes=notes)
+
+
 class Cheapest(Strategy):
-    """Lowest estimated cost first; ties go to the higher catalog quality."""
+    """Lowest estimated cost first; ties go to the higher catalog quality. Candidates that could
+    not write an answer of the expected length come last (see `short_answers_last`)."""
 
     name = "cheapest"
 
@@ -149,11 +175,12 @@ class Cheapest(Strategy):
             candidates,
             key=lambda c: (c.estimated_cost, c.worst_case_cost, -general_quality(c.spec)),
         )
-        return Ranking(tuple(order))
+        return short_answers_last(order, ctx, self.name)
 
 
 class Best(Strategy):
-    """Highest catalog quality that fits the budget; ties go to the cheaper."""
+    """Highest catalog quality among the candidates that can write an answer of the expected
+    length within the budget (see `short_answers_last`); ties go to the cheaper."""
 
     name = "best"
 
@@ -161,7 +188,7 @@ class Best(Strategy):
         if len(candidates) < 2:
             return Ranking(tuple(candidates))
         order = sorted(candidates, key=lambda c: (-general_quality(c.spec), c.estimated_cost))
-        return Ranking(tuple(order))
+        return short_answers_last(order, ctx, self.name)
 
 
 def cheapest() -> Strategy:

@@ -32,8 +32,11 @@ PER_MESSAGE = 4
 PER_REQUEST = 3
 PER_TOOL = 12  # function-definition framing around a tool's JSON
 
-# An image of unknown size (remote URL) is assumed to need the most tiles any image can:
-# fit into 2048x2048, short side to 768 -> at most 4 x 2 tiles of 512 px (2048x768).
+#: Tiles assumed for an image of unknown size (a remote URL, which the router does not fetch):
+#: the most any image can need after scaling (fit into 2048x2048, short side to 768 -> 2048x768,
+#: 4 x 2 tiles of 512 px), so that the worst case stays a bound. That is 48,169 tokens on
+#: gpt-4o-mini. Send a data URL, or an `ImagePart` with width and height, to be priced by the real
+#: size (docs: Catalog > Images).
 UNKNOWN_IMAGE_TILES = 8
 
 # bpe-openai refuses >= 1M characters or > 200k tokens in one call; 50k characters is at most
@@ -102,7 +105,11 @@ def count_tokens(text: str, tokenizer: str) -> int:
 
 
 def image_tokens(image: ImagePart, rule: ImageTokens) -> int:
-    """Billed tokens of one image under OpenAI's tile rule; `auto` detail is priced as `high`."""
+    """Billed tokens of one image under OpenAI's tile rule; `auto` detail is priced as `high`.
+
+    An image without a size (a remote URL; data URLs and `ImagePart(width=, height=)` have one)
+    is priced at `UNKNOWN_IMAGE_TILES`, the most tiles any image can need: an upper bound, so a
+    small remote photo can cost far less than its estimate."""
     if image.detail == "low":
         return rule.low_detail
     if image.width is None or image.height is None:

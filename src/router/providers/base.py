@@ -21,6 +21,7 @@ from router.errors import (
     ProviderTimeout,
     ResponseError,
 )
+from router.providers.redact import redact
 from router.types import (
     Completion,
     FinishReason,
@@ -386,7 +387,7 @@ def translate_transport_error(exc: Exception, provider: str, deployment: str) ->
         return ProviderTimeout(f"timed out: {type(exc).__name__}", provider=provider,
                                deployment=deployment)
     if isinstance(exc, _CONNECTION):
-        return ProviderConnectionError(f"connection failed: {type(exc).__name__}: {exc}",
+        return ProviderConnectionError(f"connection failed: {type(exc).__name__}: {redact(str(exc))}",
                                        provider=provider, deployment=deployment)
-    return ResponseError(f"unreadable response: {type(exc).__name__}: {exc}", provider=provider,
-                         deployment=deployment)
+    return ResponseError(f"unreadable response: {type(exc).__name__}: {redact(str(exc))}",
+                         provider=provider, deployment=deployment)

@@ -32,6 +32,7 @@ from router.providers.base import (
     tool_specs,
     translate_transport_error,
 )
+from router.providers.redact import redact
 from router.types import Completion, Request, StreamChunk, ToolCall, ToolCallDelta, Usage
 
 __all__ = ["OpenAIProvider", "translate_openai_error"]
@@ -48,7 +49,7 @@ class OpenAIProvider(Provider):
         return {
             # Self-hosted servers often need no key, but the SDK insists on one.
             "api_key": dep.api_key.get() if dep.api_key else "unused",
-            "base_url": dep.base_url,
+            "base_url": dep.request_url,
             "max_retries": 0,
             "timeout": dep.timeout,
             "default_headers": dict(dep.headers) or None,
@@ -278,4 +279,4 @@ def _message(exc: openai.APIStatusError) -> str:
 
 def _cause(exc: BaseException) -> str:
     cause = exc.__cause__ or exc.__context__
-    return f"{type(cause).__name__}: {cause}" if cause else str(exc)
+    return f"{type(cause).__name__}: {redact(str(cause))}" if cause else redact(str(exc))
