@@ -26,6 +26,7 @@ from router import (
     StreamError,
 )
 from router.pricing import actual_cost
+from router.resilience import is_retryable
 from router.types import Usage
 
 PLAIN = ["sync", "async"]
@@ -269,3 +270,18 @@ def test_a_stream_without_finish_reason_is_truncated_not_success(provider: str, 
     assert err.partial_text == "Hello wor"
     assert err.cost is not None
     assert err.cost > 0  # billed for the tokens received
+
+
+@pytest.mark.parametrize("mode", ALL)
+def test_a_success_status_with_a_body_that_is_not_json_is_a_response_error(
+        provider: str, mode: str) -> None:
+    """Retryable and worth a fallback, like broken JSON: not a 4xx that would fail anywhere."""
+    router = make(provider)
+    with respx.mock:
+        respx.post(PROVIDERS[provider]["url"]).respond(200, text="<html>proxy error</html>")
+        with pytest.raises(ProviderError) as info:
+            call(router, mode, max_tokens=10)
+    # an OpenAI stream reads no event from it: a stream that ended before any text
+    expected = StreamError if provider == "openai" and mode in STREAM else ResponseError
+    assert type(info.value) is expected
+    assert is_retryable(info.value)

@@ -232,6 +232,8 @@ def translate_mistral_error(exc: Exception, deployment: str) -> ProviderError:
         common.update(status_code=status, retry_after=retry_after(exc.headers),
                       body=exc.body, request_id=exc.headers.get("x-request-id"))
         message = f"HTTP {status}: {_reported_error(exc.body) or _short(exc.body) or exc.message}"
+        if status < 400:  # a success status whose body the SDK could not read (HTML, not JSON)
+            return ResponseError(f"unreadable response: {message}", **common)
         if status in (401, 403):
             return AuthenticationError(message, **common)
         if status == 429:
