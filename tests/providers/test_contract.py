@@ -285,3 +285,21 @@ def test_a_success_status_with_a_body_that_is_not_json_is_a_response_error(
     expected = StreamError if provider == "openai" and mode in STREAM else ResponseError
     assert type(info.value) is expected
     assert is_retryable(info.value)
+
+
+@pytest.mark.parametrize("mode", ALL)
+@pytest.mark.parametrize(("status", "error"), [
+    (401, AuthenticationError), (404, BadRequestError), (429, RateLimitError), (500, ServerError),
+    (503, ServerError),
+])
+def test_an_error_status_with_an_empty_body_maps_by_its_status(
+        provider: str, mode: str, status: int, error: type[ProviderError]) -> None:
+    """mistralai reads a streamed error body only if it is not empty, then fails on the unread
+    response: the router's clients read error bodies before the SDK sees them."""
+    router = make(provider)
+    with respx.mock:
+        respx.post(PROVIDERS[provider]["url"]).respond(status)
+        with pytest.raises(error) as info:
+            call(router, mode, max_tokens=10)
+    assert type(info.value) is error
+    assert info.value.status_code == status
