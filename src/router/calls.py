@@ -94,7 +94,7 @@ class CallState:
 
     def options_for(self, candidate: Candidate, remaining: float | None = None) -> CallOptions:
         timeout = self.resilience.timeouts.attempt_timeout(candidate.target.timeout, remaining)
-        return CallOptions(max_tokens=candidate.max_output_tokens, timeout=timeout)
+        return CallOptions(max_tokens=candidate.max_output_tokens, timeout=timeout, total=remaining)
 
     def next_action(self) -> Try | Fail:
         action = self._next
@@ -112,7 +112,8 @@ class CallState:
 
     def overdue(self, action: Try) -> ProviderTimeout | None:
         """The error that stops a stream once the overall deadline has passed, else `None`
-        (checked between chunks; a stalled read is bounded by the attempt's timeout)."""
+        (checked between chunks; between bytes, the adapters' HTTP deadline stops a stream that
+        sends no chunk, e.g. only keep-alive comments: see `router.providers.http`)."""
         total = self.resilience.timeouts.total
         if total is None or self._clock() - self._started < total:
             return None
@@ -121,6 +122,16 @@ class CallState:
             f"the request's deadline of {total:g}s passed while streaming (raise timeouts.total "
             "for longer answers)",
             provider=candidate.target.provider, deployment=candidate.deployment)
+
+    def _out_of_time(self, error: ProviderError | None) -> bool:
+        """A timeout that ends once the request's own deadline has run out: the attempt was only
+        given what was left, or a stream that had started overran `timeouts.total`. That says the
+        request was out of time, not that the deployment is unhealthy, so its breaker is not told.
+        (A timeout within the attempt's full limit, or an HTTP 408, still counts.)"""
+        if not isinstance(error, ProviderTimeout) or error.status_code is not None:
+            return False
+        remaining = self.remaining()
+        return remaining is not None and remaining < _MIN_ATTEMPT
 
     # -- planning -----------------------------------------------------------------------------
 
@@ -223,7 +234,7 @@ class CallState:
         log.info("attempt on %s failed: %s", candidate.deployment, type(error).__name__)
         self._last_error = error
         breaker = self.resilience.breaker
-        if breaker is not None and counts_against(error):
+        if breaker is not None and counts_against(error) and not self._out_of_time(error):
             breaker.record_failure(candidate.deployment, error)
         policy = self.resilience.retry
         if self._retry is None:
@@ -356,7 +367,7 @@ class CallState:
             latency=partial.latency, cost=cost,
         ))
         self._last_error = stream_error
-        if self.resilience.breaker is not None:
+        if self.resilience.breaker is not None and not self._out_of_time(error):
             self.resilience.breaker.record_failure(candidate.deployment, stream_error)
         self._next = self._fail(stream_error)
         return stream_error

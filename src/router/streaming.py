@@ -3,7 +3,8 @@
 A failure before the first token is an ordinary failed attempt (the call state decides whether
 another deployment takes over); after it, the stream raises `StreamError` with the partial text,
 billed for what was received. A stream that ends without a finish reason is truncated, not done.
-The request's overall deadline covers the whole stream: it is checked after every chunk.
+The attempt's time limit bounds a stream until its first text, the request's deadline the whole
+of it (enforced on the bytes by the adapters' HTTP clients, and checked after every chunk).
 Its budget reservation is settled when the stream ends, breaks or is abandoned.
 """
 

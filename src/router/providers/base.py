@@ -19,7 +19,7 @@ from router.errors import (
     ProviderTimeout,
     ResponseError,
 )
-from router.providers.http import HttpStack, async_client, sync_client
+from router.providers.http import Deadline, HttpStack, async_client, sync_client
 from router.types import (
     Completion,
     FinishReason,
@@ -37,6 +37,7 @@ __all__ = [
     "READ_ERRORS",
     "TRANSPORT_ERRORS",
     "CallOptions",
+    "Deadline",
     "HttpStack",
     "LoopBound",
     "Provider",
@@ -54,10 +55,17 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class CallOptions:
-    """Per-call settings the router decides: the output cap it computed and the attempt timeout."""
+    """Per-call settings the router decides: the output cap it computed, the attempt's time limit
+    (`timeout`, seconds, wall clock) and what was left of the request's deadline when the attempt
+    was planned (`total`; `None`: no deadline), which alone bounds a stream once it shows text."""
 
     max_tokens: int
     timeout: float
+    total: float | None = None
+
+    def deadline(self) -> Deadline:
+        """The attempt's deadline, from now: `with options.deadline():` around the SDK call."""
+        return Deadline(self.timeout, self.total)
 
 
 #: Transport errors of both HTTP stacks: `httpx` (the default clients) and `httpx2` (the SDKs'
@@ -351,8 +359,8 @@ def _lenient_arguments(raw: str) -> dict[str, Any]:
 def translate_transport_error(exc: Exception, provider: str, deployment: str) -> ProviderError:
     """An `httpx`/`httpx2` error (or broken JSON) met outside the SDK's own error handling."""
     if isinstance(exc, _TIMEOUTS):
-        return ProviderTimeout(f"timed out: {type(exc).__name__}", provider=provider,
-                               deployment=deployment)
+        return ProviderTimeout(f"timed out: {type(exc).__name__}: {exc}".removesuffix(": "),
+                               provider=provider, deployment=deployment)
     if isinstance(exc, _CONNECTION):
         return ProviderConnectionError(f"connection failed: {type(exc).__name__}: {exc}",
                                        provider=provider, deployment=deployment)

@@ -123,7 +123,9 @@ class MistralProvider(Provider):
     def complete(self, request: Request, options: CallOptions) -> Completion:
         started = time.perf_counter()
         try:
-            resp = self.client.chat.complete(**self._kwargs(request, options))
+            chat = self.client.chat  # the SDK imports it on first use: before the clock starts
+            with options.deadline():
+                resp = chat.complete(**self._kwargs(request, options))
             return self._completion(resp, started)
         except _ERRORS as exc:
             raise translate_mistral_error(exc, self.deployment.id) from exc
@@ -131,26 +133,38 @@ class MistralProvider(Provider):
     async def acomplete(self, request: Request, options: CallOptions) -> Completion:
         started = time.perf_counter()
         try:
-            resp = await self.aclient.chat.complete_async(**self._kwargs(request, options))
+            chat = self.aclient.chat
+            with options.deadline():
+                resp = await chat.complete_async(**self._kwargs(request, options))
             return self._completion(resp, started)
         except _ERRORS as exc:
             raise translate_mistral_error(exc, self.deployment.id) from exc
 
     def stream(self, request: Request, options: CallOptions) -> Generator[StreamChunk, None, None]:
         try:
-            events = self.client.chat.stream(**self._kwargs(request, options))
+            chat = self.client.chat
+            with (deadline := options.deadline()):  # only while sending: a stream yields to its caller
+                events = chat.stream(**self._kwargs(request, options))
             with events:
                 for event in events:
-                    yield _chunk(event.data)
+                    chunk = _chunk(event.data)
+                    if chunk.text:
+                        deadline.relax()
+                    yield chunk
         except _ERRORS as exc:
             raise translate_mistral_error(exc, self.deployment.id) from exc
 
     async def astream(self, request: Request, options: CallOptions) -> AsyncGenerator[StreamChunk, None]:
         try:
-            events = await self.aclient.chat.stream_async(**self._kwargs(request, options))
+            chat = self.aclient.chat
+            with (deadline := options.deadline()):  # only while sending: a stream yields to its caller
+                events = await chat.stream_async(**self._kwargs(request, options))
             async with events:
                 async for event in events:
-                    yield _chunk(event.data)
+                    chunk = _chunk(event.data)
+                    if chunk.text:
+                        deadline.relax()
+                    yield chunk
         except _ERRORS as exc:
             raise translate_mistral_error(exc, self.deployment.id) from exc
 

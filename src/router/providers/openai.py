@@ -132,7 +132,9 @@ class OpenAIProvider(Provider):
     def complete(self, request: Request, options: CallOptions) -> Completion:
         started = time.perf_counter()
         try:
-            resp = self.client.chat.completions.create(**self._kwargs(request, options))
+            chat = self.client.chat.completions  # made before the clock starts (first call)
+            with options.deadline():
+                resp = chat.create(**self._kwargs(request, options))
             return self._completion(resp, started)
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, self.deployment.id) from exc
@@ -142,7 +144,9 @@ class OpenAIProvider(Provider):
     async def acomplete(self, request: Request, options: CallOptions) -> Completion:
         started = time.perf_counter()
         try:
-            resp = await self.aclient.chat.completions.create(**self._kwargs(request, options))
+            chat = self.aclient.chat.completions
+            with options.deadline():
+                resp = await chat.create(**self._kwargs(request, options))
             return self._completion(resp, started)
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, self.deployment.id) from exc
@@ -157,11 +161,16 @@ class OpenAIProvider(Provider):
 
     def stream(self, request: Request, options: CallOptions) -> Generator[StreamChunk, None, None]:
         try:
-            stream = self.client.chat.completions.create(**self._stream_kwargs(request, options))
+            chat = self.client.chat.completions
+            with (deadline := options.deadline()):  # only while sending: a stream yields to its caller
+                stream = chat.create(**self._stream_kwargs(request, options))
             with stream:
                 rid = _stream_request_id(stream)
                 for event in stream:
-                    yield _chunk(event, rid)
+                    chunk = _chunk(event, rid)
+                    if chunk.text:
+                        deadline.relax()
+                    yield chunk
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, self.deployment.id) from exc
         except READ_ERRORS as exc:  # raised while reading the body, unwrapped
@@ -169,13 +178,16 @@ class OpenAIProvider(Provider):
 
     async def astream(self, request: Request, options: CallOptions) -> AsyncGenerator[StreamChunk, None]:
         try:
-            stream = await self.aclient.chat.completions.create(
-                **self._stream_kwargs(request, options)
-            )
+            chat = self.aclient.chat.completions
+            with (deadline := options.deadline()):  # only while sending: a stream yields to its caller
+                stream = await chat.create(**self._stream_kwargs(request, options))
             async with stream:
                 rid = _stream_request_id(stream)
                 async for event in stream:
-                    yield _chunk(event, rid)
+                    chunk = _chunk(event, rid)
+                    if chunk.text:
+                        deadline.relax()
+                    yield chunk
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, self.deployment.id) from exc
         except READ_ERRORS as exc:  # raised while reading the body, unwrapped
@@ -241,7 +253,7 @@ def translate_openai_error(exc: openai.OpenAIError, deployment: str) -> Provider
     """One of `router.errors` for any `openai` exception; the original is chained by the caller."""
     common: dict[str, Any] = {"provider": "openai", "deployment": deployment}
     if isinstance(exc, openai.APITimeoutError):
-        return ProviderTimeout("the request timed out", **common)
+        return ProviderTimeout(f"timed out: {_cause(exc)}", **common)
     if isinstance(exc, openai.APIConnectionError):
         return ProviderConnectionError(f"connection failed: {_cause(exc)}", **common)
     if isinstance(exc, openai.APIStatusError):
