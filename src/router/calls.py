@@ -222,9 +222,14 @@ class CallState:
         self._next = self._plan(self._index + 1)
 
     def failed(self, action: Try, error: ProviderError, *, latency: float = 0.0,
-               cost: Decimal = Decimal(0)) -> None:
-        """Record a failed attempt (billed `cost`: tokens received) and decide what comes next."""
+               cost: Decimal | None = None) -> None:
+        """Record a failed attempt and decide what comes next. It is billed `cost` (tokens
+        received), else at the usage the error reports (a whole answer that could not be used)."""
         candidate = action.candidate
+        if cost is None:
+            cost = _ZERO if error.usage is None else actual_cost(candidate.target.price, error.usage)
+        if cost:
+            error.cost = cost
         self.spent += cost
         self.attempts.append(Attempt(
             deployment=candidate.deployment, model=candidate.model,

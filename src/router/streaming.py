@@ -20,7 +20,7 @@ from typing import Self
 from router.calls import CallState, Fail, Try
 from router.decision import Decision
 from router.deployments import Deployment
-from router.errors import InvalidRequestError, ProviderError, StreamError
+from router.errors import InvalidRequestError, ProviderError, ResponseError, StreamError
 from router.ledger.guard import Hold
 from router.providers.base import Provider, StreamAssembler
 from router.types import Reply
@@ -80,11 +80,15 @@ class _BaseStream:
 
     def _finish(self, action: Try, assembler: StreamAssembler, started: float, *,
                 shown: bool) -> StreamError | None:
-        """The stream ended: a reply if it said why, else a truncation (see `_broke`)."""
+        """The stream ended: a reply if it said why, else a truncation (see `_broke`). A finished
+        stream whose tool-call arguments are not JSON broke like any other (billed, retried)."""
         if assembler.finish is not None:
-            completion = assembler.completion(
-                deployment=action.candidate.deployment, latency=time.perf_counter() - started
-            )
+            try:
+                completion = assembler.completion(
+                    deployment=action.candidate.deployment, latency=time.perf_counter() - started
+                )
+            except ResponseError as exc:
+                return self._broke(action, assembler, started, exc, shown=shown)
             self._reply = self._call.succeeded(action, completion)
             return None
         partial = assembler.partial(latency=time.perf_counter() - started)

@@ -105,15 +105,20 @@ class MistralProvider(Provider):
             raise ResponseError("the response has no choices", deployment=dep)
         choice = resp.choices[0]
         message = choice.message
-        calls = tuple(
-            ToolCall(c.id or f"call_{i}", c.function.name,
-                     parse_arguments(c.function.arguments, deployment=dep, name=c.function.name))
-            for i, c in enumerate(message.tool_calls or ())
-        )
+        usage = _usage(resp.usage)
+        try:
+            calls = tuple(
+                ToolCall(c.id or f"call_{i}", c.function.name,
+                         parse_arguments(c.function.arguments, deployment=dep, name=c.function.name))
+                for i, c in enumerate(message.tool_calls or ())
+            )
+        except ResponseError as exc:  # a whole answer, billed by the provider, though unusable
+            exc.usage, exc.request_id = usage, resp.id
+            raise
         return Completion(
             text=_text(message.content),
             finish_reason=finish_reason(choice.finish_reason),
-            usage=_usage(resp.usage),
+            usage=usage,
             tool_calls=calls,
             request_id=resp.id,
             provider_model=resp.model,

@@ -113,16 +113,21 @@ class OpenAIProvider(Provider):
             raise ResponseError("the response has no choices", provider="openai", deployment=dep)
         choice = resp.choices[0]
         message = choice.message
-        calls = tuple(
-            ToolCall(c.id, c.function.name,
-                     parse_arguments(c.function.arguments, deployment=dep, name=c.function.name))
-            for c in message.tool_calls
-            if getattr(c, "function", None) is not None
-        ) if message.tool_calls else ()
+        usage = _usage(resp.usage)
+        try:
+            calls = tuple(
+                ToolCall(c.id, c.function.name,
+                         parse_arguments(c.function.arguments, deployment=dep, name=c.function.name))
+                for c in message.tool_calls
+                if getattr(c, "function", None) is not None
+            ) if message.tool_calls else ()
+        except ResponseError as exc:  # a whole answer, billed by the provider, though unusable
+            exc.usage, exc.request_id = usage, getattr(resp, "_request_id", None) or resp.id
+            raise
         return Completion(
             text=message.content or "",
             finish_reason=finish_reason(choice.finish_reason),
-            usage=_usage(resp.usage),
+            usage=usage,
             tool_calls=calls,
             request_id=getattr(resp, "_request_id", None) or resp.id,
             provider_model=resp.model,
