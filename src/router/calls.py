@@ -316,14 +316,24 @@ class CallState:
                 "%s reported usage above the worst case the router allowed (%s > %s)",
                 candidate.deployment, cost, candidate.worst_case_cost,
             )
+        if self.resilience.breaker is not None:
+            self.resilience.breaker.record_success(candidate.deployment)
+        self._next = None
+        try:
+            parsed = self._parse(candidate, completion)
+        except ResponseError as exc:  # answered and billed, but not in the shape asked for
+            exc.usage, exc.cost = usage, cost
+            self.attempts.append(Attempt(
+                deployment=candidate.deployment, model=candidate.model, outcome=type(exc).__name__,
+                error=str(exc), wait=action.wait, latency=completion.latency, cost=cost,
+            ))
+            exc.decision = self.record()
+            raise
         self.attempts.append(Attempt(
             deployment=candidate.deployment, model=candidate.model, outcome="ok", error=note,
             wait=action.wait, latency=completion.latency, cost=cost,
         ))
-        if self.resilience.breaker is not None:
-            self.resilience.breaker.record_success(candidate.deployment)
         decision = self.record()
-        self._next = None
         return Reply(
             text=completion.text,
             model=candidate.model,
@@ -333,7 +343,7 @@ class CallState:
             finish_reason=completion.finish_reason,
             decision=decision,
             tool_calls=completion.tool_calls,
-            parsed=self._parse(candidate, completion),
+            parsed=parsed,
             request_id=completion.request_id,
             latency=completion.latency,
         )
@@ -400,5 +410,6 @@ class CallState:
             raise ResponseError(
                 f"the answer does not match {fmt.model.__name__} "
                 f"(finish reason {completion.finish_reason.value}): {exc.errors()[0]['msg']}",
-                deployment=candidate.deployment,
+                provider=candidate.target.provider, deployment=candidate.deployment,
+                request_id=completion.request_id,
             ) from exc

@@ -350,3 +350,20 @@ def test_a_stream_that_showed_text_then_broken_tool_arguments_is_a_billed_stream
     assert info.value.partial_text == "Let me check."
     assert info.value.cost == actual_cost(router.deployments[0].price, Usage(12, 500))
     assert router.spend().total == info.value.cost
+
+
+@pytest.mark.parametrize("mode", PLAIN)
+def test_a_truncated_structured_answer_is_a_response_error_with_its_decision_and_cost(
+        provider: str, mode: str) -> None:
+    router = make(provider)
+    with respx.mock:
+        respond(respx.post(PROVIDERS[provider]["url"]), mode, content='{"merchant": ',
+                prompt=100, completion=5, finish="length")
+        with pytest.raises(ResponseError, match="does not match Receipt") as info:
+            call(router, mode, "Extract.", response_format=Receipt, max_tokens=5)
+    err = info.value
+    cost = actual_cost(router.deployments[0].price, Usage(input_tokens=100, output_tokens=5))
+    assert err.cost == cost
+    assert err.decision is not None
+    assert [(a.outcome, a.cost) for a in err.decision.attempts] == [("ResponseError", cost)]
+    assert router.spend().total == err.decision.spent == cost
