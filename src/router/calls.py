@@ -7,6 +7,7 @@ fallbacks, circuit breaking, deadlines and the budget across attempts are decide
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from dataclasses import dataclass
@@ -387,14 +388,32 @@ class CallState:
         self._next = self._fail(stream_error)
         return stream_error
 
-    def _partial_usage(self, action: Try, partial: Completion) -> Usage:
-        usage = partial.usage
-        return self._estimated_usage(action.candidate, partial) if usage == _NO_USAGE else usage
+    def abandoned(self, action: Try, partial: Completion, exc: BaseException) -> None:
+        """The caller left a stream mid-attempt (closed it, dropped it, or was cancelled): bill
+        what was received, as for a broken stream, and record the attempt. The breaker is not
+        told: nothing went wrong with the deployment."""
+        cost = self.received_cost(action, partial)
+        self.spent += cost
+        stopped = isinstance(exc, GeneratorExit | KeyboardInterrupt | asyncio.CancelledError)
+        self.attempts.append(Attempt(
+            deployment=action.candidate.deployment, model=action.candidate.model,
+            outcome="cancelled" if stopped else type(exc).__name__,
+            error=f"the caller stopped reading after {len(partial.text)} characters" if stopped
+            else str(exc), wait=action.wait, latency=partial.latency, cost=cost,
+        ))
+        self._next = None
 
-    def _estimated_usage(self, candidate: Candidate, completion: Completion) -> Usage:
+    def _partial_usage(self, action: Try, partial: Completion) -> Usage:
+        usage = partial.usage  # a stream cut short has usually not reached its usage chunk
+        return self._estimated_usage(action.candidate, partial, partial=True) \
+            if usage == _NO_USAGE else usage
+
+    def _estimated_usage(self, candidate: Candidate, completion: Completion, *,
+                         partial: bool = False) -> Usage:
         """Some OpenAI-compatible servers report no usage: bill what we can count, never zero."""
-        log.warning("%s reported no usage; billing the router's own token count",
-                    candidate.deployment)
+        if not partial:
+            log.warning("%s reported no usage; billing the router's own token count",
+                        candidate.deployment)
         out = count_tokens(completion.text, candidate.spec.tokenizer) + sum(
             count_tokens(str(c.arguments), candidate.spec.tokenizer) for c in completion.tool_calls
         )

@@ -305,7 +305,7 @@ class Router:
 
         The decision is made and its worst case reserved now (errors such as `BudgetExceeded`
         raise here); the call starts on the first iteration. A stream abandoned before its end
-        releases its reservation.
+        is billed for what it received (a stream never iterated releases its reservation).
         """
         routing = self._routing(messages, budget, models, strategy, options)
         decision, hold = self._budgets.reserve(routing, stream=True)

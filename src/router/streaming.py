@@ -5,7 +5,8 @@ another deployment takes over); after it, the stream raises `StreamError` with t
 billed for what was received. A stream that ends without a finish reason is truncated, not done.
 The attempt's time limit bounds a stream until its first text, the request's deadline the whole
 of it (enforced on the bytes by the adapters' HTTP clients, and checked after every chunk).
-Its budget reservation is settled when the stream ends, breaks or is abandoned.
+Its budget reservation is settled when the stream ends, breaks or is abandoned: a stream left
+mid-answer is billed for the tokens received, one never started gives its reservation back.
 """
 
 from __future__ import annotations
@@ -78,6 +79,12 @@ class _BaseStream:
                           cost=self._call.received_cost(action, partial))
         return None
 
+    def _abandoned(self, action: Try, assembler: StreamAssembler, started: float,
+                   exc: BaseException) -> None:
+        """The stream was left mid-attempt (closed, dropped, cancelled): the tokens received
+        were billed by the provider, so they are billed here too, like a broken stream's."""
+        self._call.abandoned(action, assembler.partial(latency=time.perf_counter() - started), exc)
+
     def _finish(self, action: Try, assembler: StreamAssembler, started: float, *,
                 shown: bool) -> StreamError | None:
         """The stream ended: a reply if it said why, else a truncation (see `_broke`). A finished
@@ -139,6 +146,9 @@ class ReplyStream(_BaseStream):
                 if error is None:
                     continue
                 raise error from exc
+            except BaseException as exc:  # the caller stopped reading (or was cancelled)
+                self._abandoned(action, assembler, started, exc)
+                raise
             error = self._finish(action, assembler, started, shown=shown)
             if error is not None:
                 raise error
@@ -187,6 +197,9 @@ class AsyncReplyStream(_BaseStream):
                 if error is None:
                     continue
                 raise error from exc
+            except BaseException as exc:  # the caller stopped reading (or was cancelled)
+                self._abandoned(action, assembler, started, exc)
+                raise
             error = self._finish(action, assembler, started, shown=shown)
             if error is not None:
                 raise error
