@@ -14,7 +14,7 @@ from decimal import Decimal
 from functools import partial
 from typing import IO, Any
 
-from router.breaker import BreakerStore
+from router.breaker import BreakerStore, store_for_ledger
 from router.budgets import CallScope, LedgerErrorPolicy, check_budgets
 from router.calls import CallState, Fail
 from router.catalog import Catalog
@@ -61,7 +61,8 @@ class Router:
     `OPENROUTER_API_KEY`, `MISTRAL_API_KEY`); `Router.from_config(path_or_dict)` uses a config.
     `transport` (an `httpx` transport such as `router.mock.mock_transport()`) replaces the network.
     Retries, fallbacks, circuit breaking and deadlines follow the config's `retries:`, `breaker:`
-    and `timeouts:`; `breaker_store` shares breaker state (e.g. `RedisBreakerStore`), and
+    and `timeouts:`; `breaker_store` shares breaker state (by default in the Redis of a Redis
+    ledger, else in memory; or e.g. a `RedisBreakerStore` of your own), and
     `resilience` replaces all of it (e.g. tenacity strategies of your own). Shared budgets follow
     `budgets:` in the config's `ledger:`; `ledger` replaces it (e.g. one shared between routers).
     `hooks` (see `router.observability`) see every call's decision and its reply or error.
@@ -94,17 +95,20 @@ class Router:
         self._http: HttpStack = cfg.http_client
         self._clock = clock
         self._providers: dict[str, Provider] = {}
-        self._resilience = resilience or Resilience.from_config(
-            cfg.retries, cfg.breaker, cfg.timeouts, store=breaker_store,
-            longest_attempt=max((d.timeout for d in self._deployments), default=0.0),
-        )
         self._hooks = HookSet.of(hooks)
         check_budgets(cfg.budgets, models=[d.model for d in self._deployments],
                       deployments=[d.id for d in self._deployments], source=source)
         self._owns_ledger = ledger is None
+        if ledger is None:
+            ledger = open_ledger(cfg.ledger, clock=lambda: self._clock().timestamp())
+        # With a Redis ledger, breaker records live beside it: replicas agree on open circuits.
+        store = store_for_ledger(ledger) if breaker_store is None else breaker_store
+        self._resilience = resilience or Resilience.from_config(
+            cfg.retries, cfg.breaker, cfg.timeouts, store=store,
+            longest_attempt=max((d.timeout for d in self._deployments), default=0.0),
+        )
         self._budgets = BudgetGuard(
-            ledger or open_ledger(cfg.ledger, clock=lambda: self._clock().timestamp()),
-            cfg.budgets, deployments=self._deployments, clock=clock, ttl=cfg.reservation_ttl,
+            ledger, cfg.budgets, deployments=self._deployments, clock=clock, ttl=cfg.reservation_ttl,
             fail_open=cfg.on_ledger_error is LedgerErrorPolicy.FAIL_OPEN, hooks=self._hooks,
         )
         self._warn_lifecycle()
