@@ -16,6 +16,7 @@ from decimal import Decimal
 from pydantic import ValidationError
 from tenacity import RetryCallState
 
+from router import pricing
 from router.decision import SKIPPED, Attempt, Candidate, Decision
 from router.errors import (
     MissingKeyError,
@@ -29,9 +30,8 @@ from router.errors import (
 from router.money import format_usd
 from router.pricing import actual_cost
 from router.providers.base import CallOptions
-from router.resilience import Resilience, counts_against, falls_back
-from router.tokens import count_tokens
-from router.types import Completion, Reply, Request, Usage
+from router.resilience import Resilience, counts_against, falls_back, out_of_time
+from router.types import Completion, Reply, Request
 
 __all__ = ["SKIPPED", "CallState", "Fail", "Try"]
 
@@ -39,7 +39,6 @@ log = logging.getLogger("router")
 
 _MIN_ATTEMPT = 0.001  # seconds: less than this left before the deadline is no time at all
 _ZERO = Decimal(0)
-_NO_USAGE = Usage()
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +111,8 @@ class CallState:
         return None if total is None else total - (self._clock() - self._started)
 
     def overdue(self, action: Try) -> ProviderTimeout | None:
-        """The error that stops a stream once the overall deadline has passed, else `None`
-        (checked between chunks; between bytes, the adapters' HTTP deadline stops a stream that
-        sends no chunk, e.g. only keep-alive comments: see `router.providers.http`)."""
+        """The error that stops a stream once the overall deadline has passed, else `None` (checked
+        between chunks; `router.providers.http` checks it between bytes, e.g. keep-alive comments)."""
         total = self.resilience.timeouts.total
         if total is None or self._clock() - self._started < total:
             return None
@@ -123,16 +121,6 @@ class CallState:
             f"the request's deadline of {total:g}s passed while streaming (raise timeouts.total "
             "for longer answers)",
             provider=candidate.target.provider, deployment=candidate.deployment)
-
-    def _out_of_time(self, error: ProviderError | None) -> bool:
-        """A timeout that ends once the request's own deadline has run out: the attempt was only
-        given what was left, or a stream that had started overran `timeouts.total`. That says the
-        request was out of time, not that the deployment is unhealthy, so its breaker is not told.
-        (A timeout within the attempt's full limit, or an HTTP 408, still counts.)"""
-        if not isinstance(error, ProviderTimeout) or error.status_code is not None:
-            return False
-        remaining = self.remaining()
-        return remaining is not None and remaining < _MIN_ATTEMPT
 
     # -- planning -----------------------------------------------------------------------------
 
@@ -240,7 +228,7 @@ class CallState:
         log.info("attempt on %s failed: %s", candidate.deployment, type(error).__name__)
         self._last_error = error
         breaker = self.resilience.breaker
-        if breaker is not None and counts_against(error) and not self._out_of_time(error):
+        if breaker is not None and counts_against(error) and not out_of_time(error, self.remaining()):
             breaker.record_failure(candidate.deployment, error)
         policy = self.resilience.retry
         if self._retry is None:
@@ -299,17 +287,12 @@ class CallState:
         return None
 
     def _cost_of(self, candidate: Candidate, completion: Completion) -> Decimal:
-        usage = completion.usage
-        if usage == _NO_USAGE and (completion.text or completion.tool_calls):
-            usage = self._estimated_usage(candidate, completion)
-        return actual_cost(candidate.target.price, usage)
+        return actual_cost(candidate.target.price, pricing.answer_usage(candidate, completion))
 
     def succeeded(self, action: Try, completion: Completion, *, note: str | None = None) -> Reply:
         """Price the completion and build the reply, with every attempt in its decision."""
         candidate = action.candidate
-        usage = completion.usage
-        if usage == _NO_USAGE and (completion.text or completion.tool_calls):
-            usage = self._estimated_usage(candidate, completion)
+        usage = pricing.answer_usage(candidate, completion)
         cost = actual_cost(candidate.target.price, usage)
         self.spent += cost
         if cost > candidate.worst_case_cost:
@@ -352,9 +335,7 @@ class CallState:
     def received_cost(self, action: Try, partial: Completion) -> Decimal:
         """What the tokens of a broken stream cost: reported usage, else the router's count of
         what arrived (input included: the provider billed it); 0 when nothing arrived."""
-        if partial.usage == _NO_USAGE and not (partial.text or partial.tool_calls):
-            return Decimal(0)
-        return actual_cost(action.candidate.target.price, self._partial_usage(action, partial))
+        return pricing.received_cost(action.candidate, partial)
 
     def interrupted(
         self, action: Try, partial: Completion, error: ProviderError | None
@@ -363,7 +344,7 @@ class CallState:
         received, record the attempt, and return the `StreamError` to raise. Never retried: the
         caller has already seen part of the answer."""
         candidate = action.candidate
-        usage = self._partial_usage(action, partial)
+        usage = pricing.received_usage(candidate, partial)
         cost = actual_cost(candidate.target.price, usage)
         truncated = error is None
         detail = "" if error is None else str(error).removeprefix(f"{candidate.deployment}: ")
@@ -383,15 +364,14 @@ class CallState:
             latency=partial.latency, cost=cost,
         ))
         self._last_error = stream_error
-        if self.resilience.breaker is not None and not self._out_of_time(error):
+        if self.resilience.breaker is not None and not out_of_time(error, self.remaining()):
             self.resilience.breaker.record_failure(candidate.deployment, stream_error)
         self._next = self._fail(stream_error)
         return stream_error
 
     def abandoned(self, action: Try, partial: Completion, exc: BaseException) -> None:
-        """The caller left a stream mid-attempt (closed it, dropped it, or was cancelled): bill
-        what was received, as for a broken stream, and record the attempt. The breaker is not
-        told: nothing went wrong with the deployment."""
+        """The caller left a stream mid-attempt (closed, dropped, cancelled): bill what arrived, as
+        for a broken stream, and record it. The breaker is not told: the deployment was fine."""
         cost = self.received_cost(action, partial)
         self.spent += cost
         stopped = isinstance(exc, GeneratorExit | KeyboardInterrupt | asyncio.CancelledError)
@@ -402,22 +382,6 @@ class CallState:
             else str(exc), wait=action.wait, latency=partial.latency, cost=cost,
         ))
         self._next = None
-
-    def _partial_usage(self, action: Try, partial: Completion) -> Usage:
-        usage = partial.usage  # a stream cut short has usually not reached its usage chunk
-        return self._estimated_usage(action.candidate, partial, partial=True) \
-            if usage == _NO_USAGE else usage
-
-    def _estimated_usage(self, candidate: Candidate, completion: Completion, *,
-                         partial: bool = False) -> Usage:
-        """Some OpenAI-compatible servers report no usage: bill what we can count, never zero."""
-        if not partial:
-            log.warning("%s reported no usage; billing the router's own token count",
-                        candidate.deployment)
-        out = count_tokens(completion.text, candidate.spec.tokenizer) + sum(
-            count_tokens(str(c.arguments), candidate.spec.tokenizer) for c in completion.tool_calls
-        )
-        return Usage(input_tokens=candidate.input_tokens, output_tokens=out)
 
     def _parse(self, candidate: Candidate, completion: Completion) -> object:
         fmt = self.request.response_format

@@ -61,8 +61,7 @@ class Router:
     `OPENROUTER_API_KEY`, `MISTRAL_API_KEY`); `Router.from_config(path_or_dict)` uses a config.
     `transport` (an `httpx` transport such as `router.mock.mock_transport()`) replaces the network.
     Retries, fallbacks, circuit breaking and deadlines follow the config's `retries:`, `breaker:`
-    and `timeouts:`; `breaker_store` shares breaker state (by default in the Redis of a Redis
-    ledger, else in memory; or e.g. a `RedisBreakerStore` of your own), and
+    and `timeouts:`; `breaker_store` holds breaker state (default: a Redis ledger's server), and
     `resilience` replaces all of it (e.g. tenacity strategies of your own). Shared budgets follow
     `budgets:` in the config's `ledger:`; `ledger` replaces it (e.g. one shared between routers).
     `hooks` (see `router.observability`) see every call's decision and its reply or error.
@@ -99,10 +98,8 @@ class Router:
         check_budgets(cfg.budgets, models=[d.model for d in self._deployments],
                       deployments=[d.id for d in self._deployments], source=source)
         self._owns_ledger = ledger is None
-        if ledger is None:
-            ledger = open_ledger(cfg.ledger, clock=lambda: self._clock().timestamp())
-        # With a Redis ledger, breaker records live beside it: replicas agree on open circuits.
-        store = store_for_ledger(ledger) if breaker_store is None else breaker_store
+        ledger = ledger or open_ledger(cfg.ledger, clock=lambda: self._clock().timestamp())
+        store = store_for_ledger(ledger) if breaker_store is None else breaker_store  # replicas agree
         self._resilience = resilience or Resilience.from_config(
             cfg.retries, cfg.breaker, cfg.timeouts, store=store,
             longest_attempt=max((d.timeout for d in self._deployments), default=0.0),

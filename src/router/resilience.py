@@ -17,7 +17,13 @@ from tenacity.retry import RetryBaseT
 from tenacity.wait import WaitBaseT
 
 from router.breaker import BreakerStore, CircuitBreaker
-from router.errors import AuthenticationError, ConfigError, ProviderError, StreamError
+from router.errors import (
+    AuthenticationError,
+    ConfigError,
+    ProviderError,
+    ProviderTimeout,
+    StreamError,
+)
 
 __all__ = [
     "BreakerConfig",
@@ -30,6 +36,7 @@ __all__ = [
     "counts_against",
     "falls_back",
     "is_retryable",
+    "out_of_time",
     "wait_retry_after",
 ]
 
@@ -62,6 +69,15 @@ def falls_back(error: BaseException) -> bool:
 def counts_against(error: BaseException) -> bool:
     """Counts as a failure of the deployment for its circuit breaker."""
     return falls_back(error) or isinstance(error, StreamError)
+
+
+def out_of_time(error: BaseException | None, remaining: float | None) -> bool:
+    """A timeout that ended once the request's own deadline had run out (`remaining` seconds
+    left): the attempt was only given what was left, or a stream that had started overran
+    `timeouts.total`. That says the request was out of time, not that the deployment is unhealthy,
+    so its breaker is not told. A timeout within the attempt's full limit, or an HTTP 408, counts."""
+    return (isinstance(error, ProviderTimeout) and error.status_code is None
+            and remaining is not None and remaining < 0.001)
 
 
 class wait_retry_after(tenacity.wait.wait_base):  # named like tenacity's strategies
