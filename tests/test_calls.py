@@ -351,3 +351,38 @@ def test_a_shell_may_skip_an_action_it_cannot_cover() -> None:
     assert nxt.candidate.deployment == "mini-b"
     assert call.attempts[0].outcome == SKIPPED
     assert "skipped mini-a: the team budget cannot cover" in str(call.record())
+
+
+def test_a_timeout_because_the_request_ran_out_of_time_does_not_count_against_the_breaker() -> None:
+    breaker = CircuitBreaker(failures=1, cooldown=30, clock=Clock())
+    clock = Clock()
+    call = make(total=10.0, attempt=4.0, clock=clock, breaker=breaker)
+    step(call)
+    clock.now = 4.0  # the attempt had its full 4 s: the deployment is slow
+    nxt = fail(call, ProviderTimeout("slow"))
+    assert isinstance(nxt, Try)
+    assert breaker.unavailable(["mini-a"]).keys() == {"mini-a"}
+    assert nxt.candidate.deployment == "mini-b"
+    clock.now = 10.0  # mini-b was given the 6 s left and used them all: the request is out of time
+    nxt = fail(call, ProviderTimeout("slow"))
+    assert isinstance(nxt, Fail)
+    assert breaker.unavailable(["mini-b"]) == {}
+
+
+def test_a_stream_that_overran_the_request_deadline_does_not_count_against_the_breaker() -> None:
+    breaker = CircuitBreaker(failures=1, cooldown=30, clock=Clock())
+    clock = Clock()
+    call = make(total=10.0, clock=clock, breaker=breaker)
+    action = step(call)
+    clock.now = 10.5
+    partial = Completion(text="Hello wor", finish_reason=FinishReason.OTHER, usage=Usage())
+    overdue = call.overdue(action)
+    assert overdue is not None
+    error = call.interrupted(action, partial, overdue)
+    assert error.cost is not None
+    assert error.cost > 0  # still billed for what arrived
+    assert breaker.unavailable(["mini-a"]) == {}
+    # a 408 from the provider is the deployment's own answer: it counts
+    call = make(total=10.0, clock=clock, breaker=breaker)
+    call.interrupted(step(call), partial, ProviderTimeout("HTTP 408", status_code=408))
+    assert breaker.unavailable(["mini-a"]).keys() == {"mini-a"}

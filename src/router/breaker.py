@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -25,9 +26,12 @@ __all__ = [
     "CircuitBreaker",
     "MemoryBreakerStore",
     "RedisBreakerStore",
+    "store_for_ledger",
 ]
 
 Change = Callable[["BreakerRecord"], "BreakerRecord"]
+
+log = logging.getLogger("router")
 
 
 class BreakerState(enum.StrEnum):
@@ -108,6 +112,8 @@ class RedisBreakerStore:
 
     `client` is a sync `redis.Redis`; updates use WATCH/MULTI, so concurrent replicas never lose
     a failure or claim the same probe twice. Records expire `ttl` seconds after their last change.
+    The breaker only advises: while Redis is unreachable every circuit reads as closed and changes
+    are dropped (with a warning), rather than failing the calls it is there to protect.
     """
 
     def __init__(self, client: Any, *, prefix: str = "router:breaker:", ttl: float = 86_400) -> None:
@@ -129,11 +135,24 @@ class RedisBreakerStore:
         ids = list(deployments)
         if not ids:
             return {}
-        raw = self._client.mget([self._key(d) for d in ids])
+        try:
+            raw = self._client.mget([self._key(d) for d in ids])
+        except self._redis.RedisError as exc:
+            log.warning("breaker records unreadable, every circuit taken as closed: %s", exc)
+            return dict.fromkeys(ids, _CLEAN)
         return {d: BreakerRecord.from_json(r) for d, r in zip(ids, raw, strict=True)}
 
     def update(self, deployment: str, change: Change) -> BreakerRecord:
-        key = self._key(deployment)
+        try:
+            return self._update(self._key(deployment), change)
+        except self._redis.RedisError as exc:
+            log.warning("breaker record of %s not updated: %s", deployment, exc)
+            return change(_CLEAN)
+
+    def _update(self, key: str, change: Change) -> BreakerRecord:
+        if change is _reset:  # every success: one round trip, atomic on its own
+            self._client.delete(key)
+            return _CLEAN
         with self._client.pipeline() as pipe:
             while True:
                 try:
@@ -152,6 +171,16 @@ class RedisBreakerStore:
                     return new
                 except self._redis.WatchError:
                     continue  # another replica changed it first: read again
+
+
+def store_for_ledger(ledger: object) -> BreakerStore | None:
+    """Where breaker records go by default: with a Redis ledger, in the same Redis (under its
+    prefix), so that replicas sharing the ledger agree on circuits too; else `None` (in memory)."""
+    from router.ledger.redis import RedisLedger
+
+    if isinstance(ledger, RedisLedger):
+        return RedisBreakerStore(ledger.client, prefix=f"{ledger.prefix}:breaker:")
+    return None
 
 
 class CircuitBreaker:

@@ -7,6 +7,7 @@ fallbacks, circuit breaking, deadlines and the budget across attempts are decide
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from decimal import Decimal
 from pydantic import ValidationError
 from tenacity import RetryCallState
 
+from router import pricing
 from router.decision import SKIPPED, Attempt, Candidate, Decision
 from router.errors import (
     MissingKeyError,
@@ -28,9 +30,8 @@ from router.errors import (
 from router.money import format_usd
 from router.pricing import actual_cost
 from router.providers.base import CallOptions
-from router.resilience import Resilience, counts_against, falls_back
-from router.tokens import count_tokens
-from router.types import Completion, Reply, Request, Usage
+from router.resilience import Resilience, counts_against, falls_back, out_of_time
+from router.types import Completion, Reply, Request
 
 __all__ = ["SKIPPED", "CallState", "Fail", "Try"]
 
@@ -38,7 +39,6 @@ log = logging.getLogger("router")
 
 _MIN_ATTEMPT = 0.001  # seconds: less than this left before the deadline is no time at all
 _ZERO = Decimal(0)
-_NO_USAGE = Usage()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +94,7 @@ class CallState:
 
     def options_for(self, candidate: Candidate, remaining: float | None = None) -> CallOptions:
         timeout = self.resilience.timeouts.attempt_timeout(candidate.target.timeout, remaining)
-        return CallOptions(max_tokens=candidate.max_output_tokens, timeout=timeout)
+        return CallOptions(max_tokens=candidate.max_output_tokens, timeout=timeout, total=remaining)
 
     def next_action(self) -> Try | Fail:
         action = self._next
@@ -111,8 +111,8 @@ class CallState:
         return None if total is None else total - (self._clock() - self._started)
 
     def overdue(self, action: Try) -> ProviderTimeout | None:
-        """The error that stops a stream once the overall deadline has passed, else `None`
-        (checked between chunks; a stalled read is bounded by the attempt's timeout)."""
+        """The error that stops a stream once the overall deadline has passed, else `None` (checked
+        between chunks; `router.providers.http` checks it between bytes, e.g. keep-alive comments)."""
         total = self.resilience.timeouts.total
         if total is None or self._clock() - self._started < total:
             return None
@@ -211,9 +211,14 @@ class CallState:
         self._next = self._plan(self._index + 1)
 
     def failed(self, action: Try, error: ProviderError, *, latency: float = 0.0,
-               cost: Decimal = Decimal(0)) -> None:
-        """Record a failed attempt (billed `cost`: tokens received) and decide what comes next."""
+               cost: Decimal | None = None) -> None:
+        """Record a failed attempt and decide what comes next. It is billed `cost` (tokens
+        received), else at the usage the error reports (a whole answer that could not be used)."""
         candidate = action.candidate
+        if cost is None:
+            cost = _ZERO if error.usage is None else actual_cost(candidate.target.price, error.usage)
+        if cost:
+            error.cost = cost
         self.spent += cost
         self.attempts.append(Attempt(
             deployment=candidate.deployment, model=candidate.model,
@@ -223,7 +228,7 @@ class CallState:
         log.info("attempt on %s failed: %s", candidate.deployment, type(error).__name__)
         self._last_error = error
         breaker = self.resilience.breaker
-        if breaker is not None and counts_against(error):
+        if breaker is not None and counts_against(error) and not out_of_time(error, self.remaining()):
             breaker.record_failure(candidate.deployment, error)
         policy = self.resilience.retry
         if self._retry is None:
@@ -282,17 +287,12 @@ class CallState:
         return None
 
     def _cost_of(self, candidate: Candidate, completion: Completion) -> Decimal:
-        usage = completion.usage
-        if usage == _NO_USAGE and (completion.text or completion.tool_calls):
-            usage = self._estimated_usage(candidate, completion)
-        return actual_cost(candidate.target.price, usage)
+        return actual_cost(candidate.target.price, pricing.answer_usage(candidate, completion))
 
     def succeeded(self, action: Try, completion: Completion, *, note: str | None = None) -> Reply:
         """Price the completion and build the reply, with every attempt in its decision."""
         candidate = action.candidate
-        usage = completion.usage
-        if usage == _NO_USAGE and (completion.text or completion.tool_calls):
-            usage = self._estimated_usage(candidate, completion)
+        usage = pricing.answer_usage(candidate, completion)
         cost = actual_cost(candidate.target.price, usage)
         self.spent += cost
         if cost > candidate.worst_case_cost:
@@ -300,14 +300,24 @@ class CallState:
                 "%s reported usage above the worst case the router allowed (%s > %s)",
                 candidate.deployment, cost, candidate.worst_case_cost,
             )
+        if self.resilience.breaker is not None:
+            self.resilience.breaker.record_success(candidate.deployment)
+        self._next = None
+        try:
+            parsed = self._parse(candidate, completion)
+        except ResponseError as exc:  # answered and billed, but not in the shape asked for
+            exc.usage, exc.cost = usage, cost
+            self.attempts.append(Attempt(
+                deployment=candidate.deployment, model=candidate.model, outcome=type(exc).__name__,
+                error=str(exc), wait=action.wait, latency=completion.latency, cost=cost,
+            ))
+            exc.decision = self.record()
+            raise
         self.attempts.append(Attempt(
             deployment=candidate.deployment, model=candidate.model, outcome="ok", error=note,
             wait=action.wait, latency=completion.latency, cost=cost,
         ))
-        if self.resilience.breaker is not None:
-            self.resilience.breaker.record_success(candidate.deployment)
         decision = self.record()
-        self._next = None
         return Reply(
             text=completion.text,
             model=candidate.model,
@@ -317,7 +327,7 @@ class CallState:
             finish_reason=completion.finish_reason,
             decision=decision,
             tool_calls=completion.tool_calls,
-            parsed=self._parse(candidate, completion),
+            parsed=parsed,
             request_id=completion.request_id,
             latency=completion.latency,
         )
@@ -325,9 +335,7 @@ class CallState:
     def received_cost(self, action: Try, partial: Completion) -> Decimal:
         """What the tokens of a broken stream cost: reported usage, else the router's count of
         what arrived (input included: the provider billed it); 0 when nothing arrived."""
-        if partial.usage == _NO_USAGE and not (partial.text or partial.tool_calls):
-            return Decimal(0)
-        return actual_cost(action.candidate.target.price, self._partial_usage(action, partial))
+        return pricing.received_cost(action.candidate, partial)
 
     def interrupted(
         self, action: Try, partial: Completion, error: ProviderError | None
@@ -336,7 +344,7 @@ class CallState:
         received, record the attempt, and return the `StreamError` to raise. Never retried: the
         caller has already seen part of the answer."""
         candidate = action.candidate
-        usage = self._partial_usage(action, partial)
+        usage = pricing.received_usage(candidate, partial)
         cost = actual_cost(candidate.target.price, usage)
         truncated = error is None
         detail = "" if error is None else str(error).removeprefix(f"{candidate.deployment}: ")
@@ -356,23 +364,24 @@ class CallState:
             latency=partial.latency, cost=cost,
         ))
         self._last_error = stream_error
-        if self.resilience.breaker is not None:
+        if self.resilience.breaker is not None and not out_of_time(error, self.remaining()):
             self.resilience.breaker.record_failure(candidate.deployment, stream_error)
         self._next = self._fail(stream_error)
         return stream_error
 
-    def _partial_usage(self, action: Try, partial: Completion) -> Usage:
-        usage = partial.usage
-        return self._estimated_usage(action.candidate, partial) if usage == _NO_USAGE else usage
-
-    def _estimated_usage(self, candidate: Candidate, completion: Completion) -> Usage:
-        """Some OpenAI-compatible servers report no usage: bill what we can count, never zero."""
-        log.warning("%s reported no usage; billing the router's own token count",
-                    candidate.deployment)
-        out = count_tokens(completion.text, candidate.spec.tokenizer) + sum(
-            count_tokens(str(c.arguments), candidate.spec.tokenizer) for c in completion.tool_calls
-        )
-        return Usage(input_tokens=candidate.input_tokens, output_tokens=out)
+    def abandoned(self, action: Try, partial: Completion, exc: BaseException) -> None:
+        """The caller left a stream mid-attempt (closed, dropped, cancelled): bill what arrived, as
+        for a broken stream, and record it. The breaker is not told: the deployment was fine."""
+        cost = self.received_cost(action, partial)
+        self.spent += cost
+        stopped = isinstance(exc, GeneratorExit | KeyboardInterrupt | asyncio.CancelledError)
+        self.attempts.append(Attempt(
+            deployment=action.candidate.deployment, model=action.candidate.model,
+            outcome="cancelled" if stopped else type(exc).__name__,
+            error=f"the caller stopped reading after {len(partial.text)} characters" if stopped
+            else str(exc), wait=action.wait, latency=partial.latency, cost=cost,
+        ))
+        self._next = None
 
     def _parse(self, candidate: Candidate, completion: Completion) -> object:
         fmt = self.request.response_format
@@ -384,5 +393,6 @@ class CallState:
             raise ResponseError(
                 f"the answer does not match {fmt.model.__name__} "
                 f"(finish reason {completion.finish_reason.value}): {exc.errors()[0]['msg']}",
-                deployment=candidate.deployment,
+                provider=candidate.target.provider, deployment=candidate.deployment,
+                request_id=completion.request_id,
             ) from exc

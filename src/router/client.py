@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from typing_extensions import Unpack
 
-from router.breaker import BreakerStore
+from router.breaker import BreakerStore, store_for_ledger
 from router.budgets import LedgerErrorPolicy, check_budgets, check_ttl
 from router.calls import CallState, Fail
 from router.catalog import Catalog
@@ -64,7 +64,7 @@ class Router:
     `MISTRAL_API_KEY` needs a config); `Router.from_config(path_or_dict)` uses a config.
     `transport` (an `httpx` transport such as `router.mock.mock_transport()`) replaces the network.
     Retries, fallbacks, circuit breaking and deadlines follow the config's `retries:`, `breaker:`
-    and `timeouts:`; `breaker_store` shares breaker state (e.g. `RedisBreakerStore`), and
+    and `timeouts:`; `breaker_store` holds breaker state (default: a Redis ledger's server), and
     `resilience` replaces all of it (e.g. tenacity strategies of your own). Shared budgets follow
     `budgets:` in the config's `ledger:`; `ledger` replaces it (e.g. one shared between routers).
     `hooks` (see `router.observability`) see every call's decision and its reply or error.
@@ -97,20 +97,21 @@ class Router:
         self._http: HttpStack = cfg.http_client
         self._clock = clock
         self._providers: dict[str, Provider] = {}
-        self._resilience = resilience or Resilience.from_config(
-            cfg.retries, cfg.breaker, cfg.timeouts, store=breaker_store,
-            longest_attempt=max((d.timeout for d in self._deployments), default=0.0),
-        )
         self._hooks = HookSet.of(hooks)
         check_budgets(cfg.budgets, models=[d.model for d in self._deployments],
                       deployments=[d.id for d in self._deployments], source=source)
-        check_ttl(cfg.reservation_ttl, self._resilience.timeouts.total, budgets=cfg.budgets,
-                  source=source)
+        longest = max((d.timeout for d in self._deployments), default=0.0)
+        deadline = (resilience.timeouts if resilience else
+                    cfg.timeouts.timeouts(longest_attempt=longest)).total
+        check_ttl(cfg.reservation_ttl, deadline, budgets=cfg.budgets, source=source)
         self._owns_ledger = ledger is None
+        ledger = ledger or open_ledger(cfg.ledger, clock=time.time if clock is _utcnow
+                                       else lambda: self._clock().timestamp())
+        store = store_for_ledger(ledger) if breaker_store is None else breaker_store  # replicas agree
+        self._resilience = resilience or Resilience.from_config(
+            cfg.retries, cfg.breaker, cfg.timeouts, store=store, longest_attempt=longest)
         self._budgets = BudgetGuard(
-            ledger or open_ledger(cfg.ledger, clock=time.time if clock is _utcnow
-                                  else lambda: self._clock().timestamp()),
-            cfg.budgets, deployments=self._deployments, clock=clock, ttl=cfg.reservation_ttl,
+            ledger, cfg.budgets, deployments=self._deployments, clock=clock, ttl=cfg.reservation_ttl,
             fail_open=cfg.on_ledger_error is LedgerErrorPolicy.FAIL_OPEN, hooks=self._hooks,
         )
         self._warn_lifecycle()
@@ -309,7 +310,7 @@ class Router:
 
         The decision is made and its worst case reserved now (errors such as `BudgetExceeded`
         raise here); the call starts on the first iteration. A stream abandoned before its end
-        releases its reservation.
+        is billed for what it received (a stream never iterated releases its reservation).
         """
         routing = self._routing(messages, budget, models, strategy, options)
         decision, hold = self._budgets.reserve(routing, stream=True)

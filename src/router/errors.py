@@ -118,10 +118,14 @@ class ProviderError(RouterError):
     """A provider call failed. The SDK's exception is chained as `__cause__`.
 
     When the router gives up, `decision` holds the routing decision with every attempt made.
+    `usage` and `cost` say what the failed attempt was billed, when tokens were received for it
+    (e.g. a whole answer whose tool-call arguments are not JSON); `None` otherwise.
     """
 
     retryable: bool = False
     decision: Decision | None = None
+    usage: Usage | None = None
+    cost: Decimal | None = None
 
     def __init__(
         self,

@@ -17,7 +17,13 @@ from tenacity.retry import RetryBaseT
 from tenacity.wait import WaitBaseT
 
 from router.breaker import BreakerStore, CircuitBreaker
-from router.errors import AuthenticationError, ProviderError, StreamError
+from router.errors import (
+    AuthenticationError,
+    ConfigError,
+    ProviderError,
+    ProviderTimeout,
+    StreamError,
+)
 
 __all__ = [
     "BreakerConfig",
@@ -26,9 +32,11 @@ __all__ = [
     "RetryPolicy",
     "Timeouts",
     "TimeoutsConfig",
+    "check_deadline",
     "counts_against",
     "falls_back",
     "is_retryable",
+    "out_of_time",
     "wait_retry_after",
 ]
 
@@ -63,6 +71,15 @@ def counts_against(error: BaseException) -> bool:
     return falls_back(error) or isinstance(error, StreamError)
 
 
+def out_of_time(error: BaseException | None, remaining: float | None) -> bool:
+    """A timeout that ended once the request's own deadline had run out (`remaining` seconds
+    left): the attempt was only given what was left, or a stream that had started overran
+    `timeouts.total`. That says the request was out of time, not that the deployment is unhealthy,
+    so its breaker is not told. A timeout within the attempt's full limit, or an HTTP 408, counts."""
+    return (isinstance(error, ProviderTimeout) and error.status_code is None
+            and remaining is not None and remaining < 0.001)
+
+
 class wait_retry_after(tenacity.wait.wait_base):  # named like tenacity's strategies
     """Wait what the provider asked for (`Retry-After`, `retry-after-ms`), else fall back to `wait`."""
 
@@ -80,6 +97,36 @@ class wait_retry_after(tenacity.wait.wait_base):  # named like tenacity's strate
 def _error_of(retry_state: tenacity.RetryCallState) -> BaseException | None:
     outcome = retry_state.outcome
     return outcome.exception() if outcome is not None and outcome.failed else None
+
+
+# The allowed ranges, one rule set for the config sections and for the classes built in code.
+ATTEMPTS = (1, 20)  # calls per deployment, the first included
+MAX_RETRY_AFTER = (0.0, 3600.0)  # seconds
+
+
+def _check_range(value: float, bounds: tuple[float, float], path: str, meaning: str) -> None:
+    low, high = bounds
+    if isinstance(value, bool) or not low <= value <= high:  # also refuses NaN
+        raise ConfigError(f"must be from {low:g} to {high:g} ({meaning}), got {value!r}", path=path)
+
+
+def _check_seconds(value: float | None, path: str) -> None:
+    if value is not None and (isinstance(value, bool) or not value > 0):  # also refuses NaN
+        raise ConfigError(f"must be more than 0 seconds (None: no limit), got {value!r}", path=path)
+
+
+def check_deadline(total: float | None, limits: list[tuple[str, float | None]]) -> None:
+    """A request deadline shorter than one attempt would give up before any answer could come:
+    a `ConfigError` at `timeouts.total` naming the longer limit."""
+    if total is None:
+        return
+    for where, seconds in limits:
+        if seconds is not None and seconds > total:
+            raise ConfigError(
+                f"{total:g}s is shorter than one attempt ({where} = {seconds:g}s); "
+                f"raise timeouts.total or lower {where}",
+                path="timeouts.total",
+            )
 
 
 def _default_wait() -> WaitBaseT:
@@ -103,6 +150,15 @@ class RetryPolicy:
     stop: tenacity.stop.stop_base = field(default_factory=lambda: tenacity.stop_never)
     max_retry_after: float = 20.0
     fallbacks: bool = True
+
+    def __post_init__(self) -> None:
+        _check_range(self.attempts, ATTEMPTS, "retries.attempts",
+                     "calls per deployment, the first included; 1 = never retry")
+        if not isinstance(self.attempts, int):
+            raise ConfigError(f"must be a whole number, got {self.attempts!r}",
+                              path="retries.attempts")
+        _check_range(self.max_retry_after, MAX_RETRY_AFTER, "retries.max_retry_after",
+                     "seconds; a longer Retry-After moves on to the next candidate")
 
     @functools.cached_property
     def retrying(self) -> tenacity.Retrying:
@@ -150,15 +206,21 @@ class RetryPolicy:
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     """`total`: seconds a request may take across all attempts and waits; `attempt`: per call
-    (each deployment's own `timeout` applies too; the shortest wins). `None` means no limit."""
+    (each deployment's own `timeout` applies too; the shortest wins). `None` means no limit.
+    Out-of-range values are `ConfigError`s, as in the config's `timeouts:`."""
 
     total: float | None = 120.0
     attempt: float | None = None
 
+    def __post_init__(self) -> None:
+        _check_seconds(self.total, "timeouts.total")
+        _check_seconds(self.attempt, "timeouts.attempt")
+        check_deadline(self.total, [("timeouts.attempt", self.attempt)])
+
     def attempt_timeout(self, deployment_timeout: float, remaining: float | None) -> float:
         """The shortest of the deployment's timeout, `attempt` and what is left of `total`."""
         timeout = deployment_timeout
-        if self.attempt and self.attempt < timeout:
+        if self.attempt is not None and self.attempt < timeout:
             timeout = self.attempt
         if remaining is not None and remaining < timeout:
             timeout = remaining
@@ -207,12 +269,14 @@ class _Section(BaseModel):
 class RetriesConfig(_Section):
     """`retries:`: per deployment, then on to the next candidate."""
 
-    attempts: int = Field(3, ge=1, le=20, description="Calls per deployment, the first included")
+    attempts: int = Field(3, ge=ATTEMPTS[0], le=ATTEMPTS[1],
+                          description="Calls per deployment, the first included")
     initial_backoff: float = Field(0.5, ge=0, le=60, description="Seconds before the first retry")
     max_backoff: float = Field(8.0, ge=0, le=600, description="Longest wait between two calls")
     jitter: float = Field(0.5, ge=0, le=60, description="Up to this many random seconds added")
     max_retry_after: float = Field(
-        20.0, ge=0, le=3600, description="Longest Retry-After honoured; longer: try the next one"
+        20.0, ge=MAX_RETRY_AFTER[0], le=MAX_RETRY_AFTER[1],
+        description="Longest Retry-After honoured; longer: try the next one",
     )
     fallbacks: bool = Field(True, description="Try the next candidate when a deployment gives up")
 

@@ -3,8 +3,10 @@
 A failure before the first token is an ordinary failed attempt (the call state decides whether
 another deployment takes over); after it, the stream raises `StreamError` with the partial text,
 billed for what was received. A stream that ends without a finish reason is truncated, not done.
-The request's overall deadline covers the whole stream: it is checked after every chunk.
-Its budget reservation is settled when the stream ends, breaks or is abandoned.
+The attempt's time limit bounds a stream until its first text, the request's deadline the whole
+of it (enforced on the bytes by the adapters' HTTP clients, and checked after every chunk).
+Its budget reservation is settled when the stream ends, breaks or is abandoned: a stream left
+mid-answer is billed for the tokens received, one never started gives its reservation back.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Self
 from router.calls import CallState, Fail, Try
 from router.decision import Decision
 from router.deployments import Deployment
-from router.errors import InvalidRequestError, ProviderError, StreamError
+from router.errors import InvalidRequestError, ProviderError, ResponseError, StreamError
 from router.ledger.hold import Hold
 from router.providers.base import Provider, StreamAssembler
 from router.types import Reply
@@ -77,13 +79,23 @@ class _BaseStream:
                           cost=self._call.received_cost(action, partial))
         return None
 
+    def _abandoned(self, action: Try, assembler: StreamAssembler, started: float,
+                   exc: BaseException) -> None:
+        """The stream was left mid-attempt (closed, dropped, cancelled): the tokens received
+        were billed by the provider, so they are billed here too, like a broken stream's."""
+        self._call.abandoned(action, assembler.partial(latency=time.perf_counter() - started), exc)
+
     def _finish(self, action: Try, assembler: StreamAssembler, started: float, *,
                 shown: bool) -> StreamError | None:
-        """The stream ended: a reply if it said why, else a truncation (see `_broke`)."""
+        """The stream ended: a reply if it said why, else a truncation (see `_broke`). A finished
+        stream whose tool-call arguments are not JSON broke like any other (billed, retried)."""
         if assembler.finish is not None:
-            completion = assembler.completion(
-                deployment=action.candidate.deployment, latency=time.perf_counter() - started
-            )
+            try:
+                completion = assembler.completion(
+                    deployment=action.candidate.deployment, latency=time.perf_counter() - started
+                )
+            except ResponseError as exc:
+                return self._broke(action, assembler, started, exc, shown=shown)
             self._reply = self._call.succeeded(action, completion)
             return None
         partial = assembler.partial(latency=time.perf_counter() - started)
@@ -134,6 +146,9 @@ class ReplyStream(_BaseStream):
                 if error is None:
                     continue
                 raise error from exc
+            except BaseException as exc:  # the caller stopped reading (or was cancelled)
+                self._abandoned(action, assembler, started, exc)
+                raise
             error = self._finish(action, assembler, started, shown=shown)
             if error is not None:
                 raise error
@@ -182,6 +197,9 @@ class AsyncReplyStream(_BaseStream):
                 if error is None:
                     continue
                 raise error from exc
+            except BaseException as exc:  # the caller stopped reading (or was cancelled)
+                self._abandoned(action, assembler, started, exc)
+                raise
             error = self._finish(action, assembler, started, shown=shown)
             if error is not None:
                 raise error

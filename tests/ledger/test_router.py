@@ -1,5 +1,5 @@
-"""Shared budgets through the Router: reserve before the call, settle after, release on failure,
-cancellation and abandoned streams; reject and downgrade; spend reports; ledger outages."""
+"""Shared budgets through the Router: reserve before the call, settle after, release on failure
+and cancellation, bill abandoned streams; reject and downgrade; spend reports; ledger outages."""
 
 from __future__ import annotations
 
@@ -204,13 +204,17 @@ def test_a_finished_stream_settles_at_its_cost(make: Any) -> None:
     assert balance(router) == Balance(stream.reply.cost, D(0))
 
 
-def test_an_abandoned_stream_releases(make: Any) -> None:
+def test_an_abandoned_stream_is_billed_for_what_it_received(make: Any) -> None:
     router = make([{"scope": "user", "limit": "1", "window": "day"}])
     stream = router.stream("Tell me a story about a lighthouse.", user="alice", max_tokens=50)
     deltas = iter(stream)
     next(deltas)
     deltas.close()  # GeneratorExit at the yield
-    assert balance(router) == Balance()
+    cost = stream.decision.spent
+    assert cost > 0  # the input and the tokens received: the provider billed them
+    assert balance(router) == Balance(cost, D(0))
+    [entry] = list(router.ledger.entries())
+    assert (entry.cost, entry.outcome) == (cost, Outcome.CANCELLED)
 
 
 def test_a_stream_dropped_unread_releases(make: Any) -> None:
@@ -222,16 +226,18 @@ def test_a_stream_dropped_unread_releases(make: Any) -> None:
     assert balance(router) == Balance()
 
 
-async def test_an_abandoned_async_stream_releases(make: Any) -> None:
+async def test_an_abandoned_async_stream_is_billed_for_what_it_received(make: Any) -> None:
     router = make([{"scope": "user", "limit": "1", "window": "day"}])
-    deltas = router.astream("Tell me a story about a lighthouse.", user="alice",
-                            max_tokens=50).__aiter__()
+    stream = router.astream("Tell me a story about a lighthouse.", user="alice", max_tokens=50)
+    deltas = stream.__aiter__()
     await deltas.__anext__()
     await deltas.aclose()  # type: ignore[attr-defined]
-    assert balance(router) == Balance()
+    cost = stream.decision.spent
+    assert cost > 0
+    assert balance(router) == Balance(cost, D(0))
     done = router.astream("Tell me a story.", user="alice", max_tokens=50)
     assert "".join([d async for d in done])
-    assert balance(router) == Balance(done.reply.cost, D(0))
+    assert balance(router) == Balance(cost + done.reply.cost, D(0))
     await router.aclose()
 
 

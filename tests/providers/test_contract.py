@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+import tenacity
 from pydantic import BaseModel
 from tests.conftest import chat_json, chunk, sse
 from tests.providers.common import PROVIDERS, call, make
@@ -26,6 +27,7 @@ from router import (
     StreamError,
 )
 from router.pricing import actual_cost
+from router.resilience import Resilience, RetryPolicy, is_retryable
 from router.types import Usage
 
 PLAIN = ["sync", "async"]
@@ -269,3 +271,99 @@ def test_a_stream_without_finish_reason_is_truncated_not_success(provider: str, 
     assert err.partial_text == "Hello wor"
     assert err.cost is not None
     assert err.cost > 0  # billed for the tokens received
+
+
+@pytest.mark.parametrize("mode", ALL)
+def test_a_success_status_with_a_body_that_is_not_json_is_a_response_error(
+        provider: str, mode: str) -> None:
+    """Retryable and worth a fallback, like broken JSON: not a 4xx that would fail anywhere."""
+    router = make(provider)
+    with respx.mock:
+        respx.post(PROVIDERS[provider]["url"]).respond(200, text="<html>proxy error</html>")
+        with pytest.raises(ProviderError) as info:
+            call(router, mode, max_tokens=10)
+    # an OpenAI stream reads no event from it: a stream that ended before any text
+    expected = StreamError if provider == "openai" and mode in STREAM else ResponseError
+    assert type(info.value) is expected
+    assert is_retryable(info.value)
+
+
+@pytest.mark.parametrize("mode", ALL)
+@pytest.mark.parametrize(("status", "error"), [
+    (401, AuthenticationError), (404, BadRequestError), (429, RateLimitError), (500, ServerError),
+    (503, ServerError),
+])
+def test_an_error_status_with_an_empty_body_maps_by_its_status(
+        provider: str, mode: str, status: int, error: type[ProviderError]) -> None:
+    """mistralai reads a streamed error body only if it is not empty, then fails on the unread
+    response: the router's clients read error bodies before the SDK sees them."""
+    router = make(provider)
+    with respx.mock:
+        respx.post(PROVIDERS[provider]["url"]).respond(status)
+        with pytest.raises(error) as info:
+            call(router, mode, max_tokens=10)
+    assert type(info.value) is error
+    assert info.value.status_code == status
+
+
+@pytest.mark.parametrize("mode", ALL)
+def test_a_whole_answer_with_broken_tool_arguments_is_billed_before_it_is_retried(
+        provider: str, mode: str) -> None:
+    """The provider billed those 500 tokens although the answer is unusable: so does the router,
+    for every attempt, in the error's decision and in the ledger."""
+    retry = RetryPolicy(attempts=2, wait=tenacity.wait_fixed(0), fallbacks=False)
+    router = make(provider, resilience=Resilience(retry=retry))
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}}}}]
+    broken = [{"id": "call_1", "type": "function",
+               "function": {"name": "get_weather", "arguments": '{"city": "Par'}}]
+    with respx.mock:
+        route = respx.post(PROVIDERS[provider]["url"])
+        respond(route, mode, tool_calls=broken, finish="tool_calls", prompt=12, completion=500)
+        with pytest.raises(ResponseError, match="not JSON") as info:
+            call(router, mode, "Weather in Paris?", tools=tools, tool_choice="get_weather")
+    assert route.call_count == 2
+    each = actual_cost(router.deployments[0].price, Usage(input_tokens=12, output_tokens=500))
+    assert each > 0
+    decision = info.value.decision
+    assert decision is not None
+    assert [(a.outcome, a.cost) for a in decision.attempts] == [("ResponseError", each)] * 2
+    assert info.value.cost == each
+    assert router.spend().total == decision.spent == 2 * each
+
+
+@pytest.mark.parametrize("mode", STREAM)
+def test_a_stream_that_showed_text_then_broken_tool_arguments_is_a_billed_stream_error(
+        provider: str, mode: str) -> None:
+    router = make(provider)
+    broken = {"index": 0, "id": "call_1", "type": "function",
+              "function": {"name": "get_weather", "arguments": '{"city": "Par'}}
+    usage = {"prompt_tokens": 12, "completion_tokens": 500, "total_tokens": 512}
+    body = sse(chunk(""), chunk("Let me check."), chunk(tool_calls=[broken]),
+               chunk(finish="tool_calls"), chunk(empty=True, usage=usage), "[DONE]")
+    with respx.mock:
+        route = respx.post(PROVIDERS[provider]["url"]).respond(
+            200, content=body, headers={"content-type": "text/event-stream"})
+        with pytest.raises(StreamError, match="not JSON") as info:
+            call(router, mode, "Weather in Paris?")
+    assert route.call_count == 1  # text was shown: never retried
+    assert info.value.partial_text == "Let me check."
+    assert info.value.cost == actual_cost(router.deployments[0].price, Usage(12, 500))
+    assert router.spend().total == info.value.cost
+
+
+@pytest.mark.parametrize("mode", PLAIN)
+def test_a_truncated_structured_answer_is_a_response_error_with_its_decision_and_cost(
+        provider: str, mode: str) -> None:
+    router = make(provider)
+    with respx.mock:
+        respond(respx.post(PROVIDERS[provider]["url"]), mode, content='{"merchant": ',
+                prompt=100, completion=5, finish="length")
+        with pytest.raises(ResponseError, match="does not match Receipt") as info:
+            call(router, mode, "Extract.", response_format=Receipt, max_tokens=5)
+    err = info.value
+    cost = actual_cost(router.deployments[0].price, Usage(input_tokens=100, output_tokens=5))
+    assert err.cost == cost
+    assert err.decision is not None
+    assert [(a.outcome, a.cost) for a in err.decision.attempts] == [("ResponseError", cost)]
+    assert router.spend().total == err.decision.spent == cost

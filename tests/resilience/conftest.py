@@ -28,6 +28,9 @@ FAST: dict[str, Any] = {
 }
 
 
+BUDGET: list[dict[str, Any]] = [{"scope": "global", "limit": "10", "window": "month"}]
+
+
 def config(server: FakeProviderServer, adapter: str, **sections: Any) -> dict[str, Any]:
     """Two deployments of one model on the fake server, told apart by their URL path."""
     deployments = []
@@ -59,7 +62,9 @@ def stack(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def router(fake_provider: FakeProviderServer, adapter: str, stack: str) -> Iterator[Router]:
-    r = make_router(fake_provider, adapter, http_client=stack)
+    """A router on the fake provider with a shared budget: every call reserves, then settles in its
+    ledger, which the fault matrix checks against what the server served."""
+    r = make_router(fake_provider, adapter, http_client=stack, budgets=BUDGET)
     yield r
     r.close()
 

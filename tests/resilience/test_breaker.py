@@ -7,11 +7,13 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.resilience.conftest import make_router, run
 
 from router import (
     BreakerState,
@@ -23,6 +25,7 @@ from router import (
     ServerError,
 )
 from router.breaker import BreakerRecord
+from router.testing import FakeProviderServer, HttpError
 
 
 class Clock:
@@ -190,3 +193,42 @@ def test_out_of_range_settings_are_config_errors(kwargs: dict[str, Any], path: s
     with pytest.raises(ConfigError) as info:
         CircuitBreaker(**kwargs)
     assert info.value.path == path
+
+
+@pytest.mark.redis
+def test_routers_on_one_redis_ledger_share_their_breakers(
+    redis_url: str, fake_provider: FakeProviderServer, adapter: str
+) -> None:
+    """No `breaker_store` given: the Redis ledger's server keeps the records, so a failure seen
+    by one replica and one seen by another add up, and both then skip the deployment."""
+    ledger = f"{redis_url}?prefix=t{uuid.uuid4().hex[:12]}"
+    sections: dict[str, Any] = {"ledger": ledger, "retries": {"attempts": 1},
+                                "breaker": {"failures": 2, "cooldown": 30},
+                                "budgets": [{"scope": "global", "limit": "10", "window": "day"}]}
+    one, two = (make_router(fake_provider, adapter, **sections) for _ in range(2))
+    assert isinstance(one.resilience.breaker.store, RedisBreakerStore)  # type: ignore[union-attr]
+    for router in (one, two):
+        fake_provider.script(HttpError(status=503))
+        assert run(router, "sync").reply is not None  # the backup answered
+    for router in (one, two):
+        assert [c.deployment for c in router.route("Say something").candidates] == ["backup"]
+    other = make_router(fake_provider, adapter, retries={"attempts": 1})  # memory ledger
+    assert isinstance(other.resilience.breaker.store, MemoryBreakerStore)  # type: ignore[union-attr]
+    assert other.route("Say something").deployment == "primary"
+    for router in (one, two, other):
+        router.close()
+
+
+def test_an_unreachable_redis_leaves_every_circuit_closed() -> None:
+    pytest.importorskip("redis")
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = redis.Redis(port=_free_port(), socket_connect_timeout=0.2, socket_timeout=0.2,
+                         retry=Retry(NoBackoff(), 0))
+    breaker = CircuitBreaker(failures=1, cooldown=30, store=RedisBreakerStore(client))
+    breaker.record_failure("a", ServerError("HTTP 500", status_code=500))  # dropped, not raised
+    assert breaker.unavailable(["a"]) == {}
+    assert breaker.acquire("a") is None
+    breaker.record_success("a")

@@ -1,5 +1,6 @@
-"""Every fault of `cases.CASES`, through each adapter, sync and async, plain and streaming, against
-the fake provider on 127.0.0.1: the outcome, who served it, and what was billed."""
+"""Every fault of `cases.CASES`, through each adapter and HTTP stack, sync and async, plain and
+streaming, against the fake provider on 127.0.0.1: the outcome, who served it, and the money: the
+ledger of a shared budget against what the server served."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from tests.resilience.billing import served_bill
 from tests.resilience.cases import CASES, OK, RAISES, STREAM, Case, markdown
-from tests.resilience.conftest import run, served_by
+from tests.resilience.conftest import FAST, run, served_by
 
 from router import FinishReason, Router, StreamError
-from router.decision import SKIPPED
-from router.testing import FakeProviderServer, NoFinishReason
+from router.decision import SKIPPED, Decision
+from router.testing import FakeProviderServer, NoFinishReason, Ok
 
 PARAMS = [
     pytest.param(case, mode, id=f"{re.sub(r'[^a-z0-9]+', '-', case.name.lower()).strip('-')}-{mode}")
@@ -28,11 +30,12 @@ def test_fault(case: Case, mode: str, router: Router, fake_provider: FakeProvide
     out = run(router, mode)
     assert tuple(served_by(fake_provider)) == case.served
     assert fake_provider.pending() == 0
+    decision = out.reply.decision if out.reply is not None else out.error and out.error.decision
+    assert decision is not None
+    check_the_money(router, fake_provider, case, decision)
     if case.expect == RAISES:
         assert out.reply is None
         assert type(out.error) is case.error, out.error
-        decision = out.error.decision
-        assert decision is not None
         attempts = [a for a in decision.attempts if a.outcome != SKIPPED]
         assert len(attempts) == len(case.served)
         assert str(decision).count("  attempt ") == len(attempts)
@@ -42,8 +45,6 @@ def test_fault(case: Case, mode: str, router: Router, fake_provider: FakeProvide
             assert out.error.cost is not None
             assert out.error.cost > 0
             assert attempts[-1].cost == out.error.cost  # billed once, for what was received
-        else:
-            assert all(a.cost == 0 for a in attempts)
         return
     reply = out.reply
     assert reply is not None, out.error
@@ -56,12 +57,33 @@ def test_fault(case: Case, mode: str, router: Router, fake_provider: FakeProvide
     else:
         assert case.error is not None
         assert attempts[0].outcome == case.error.__name__
-    assert all(a.cost == 0 for a in attempts[:-1])  # failed attempts received no tokens
-    assert sum((a.cost for a in attempts), Decimal(0)) == reply.cost > 0  # nothing billed twice
     if case.wait is not None:
         assert attempts[1].wait == pytest.approx(case.wait)
     if mode in STREAM:
         assert out.shown == reply.text
+
+
+def check_the_money(router: Router, server: FakeProviderServer, case: Case,
+                    decision: Decision) -> None:
+    """The ledger against what the server served: each request billed once, at what it sent
+    (worked out from its log, see `billing`), failed ones at nothing unless tokens arrived, and
+    nothing left reserved."""
+    faults = list(case.faults) + [Ok()] * len(server.requests)
+    model = decision.candidates[0].model
+    bills = [
+        served_bill(request, fault, model=model, flavor=request.flavor,
+                    attempt_timeout=FAST["timeouts"]["attempt"],
+                    estimated_input=decision.candidates[0].input_tokens)
+        for request, fault in zip(server.requests, faults, strict=False)
+    ]
+    made = [a for a in decision.attempts if a.outcome != SKIPPED]
+    assert [a.cost for a in made] == bills  # one attempt per request, billed as it was served
+    assert all(bill == 0 for bill, a in zip(bills, made, strict=True)
+               if a.outcome != "ok" and not case.billed)
+    entries = list(router.ledger.entries())
+    assert sum((e.cost for e in entries), Decimal(0)) == sum(bills, Decimal(0))
+    assert len(entries) == (1 if sum(bills) else 0)  # settled once, or released
+    assert all(balance.reserved == 0 for balance in router.ledger.scan("").values())
 
 
 def test_the_docs_show_this_matrix() -> None:

@@ -10,7 +10,7 @@ import pytest
 import tenacity
 from tests.conftest import frozen
 
-from router import ConfigError, Router
+from router import ConfigError, RetryPolicy, Router, Timeouts
 
 BASE: dict[str, Any] = {
     "deployments": [{"model": "gpt-4o-mini", "provider": "openai", "api_key": "sk-test-0123456789"}]
@@ -100,3 +100,37 @@ def test_the_default_deadline_grows_to_fit_the_longest_attempt() -> None:
     assert build(slow).resilience.timeouts.total == 300.0
     assert build({**BASE, "timeouts": {"attempt": 200}}).resilience.timeouts.total == 200.0
     assert build(BASE).resilience.timeouts.total == 120.0
+
+
+@pytest.mark.parametrize(("make", "path"), [
+    (lambda: RetryPolicy(attempts=-1), "retries.attempts"),
+    (lambda: RetryPolicy(attempts=0), "retries.attempts"),
+    (lambda: RetryPolicy(attempts=21), "retries.attempts"),
+    (lambda: RetryPolicy(attempts=2.5), "retries.attempts"),  # type: ignore[arg-type]
+    (lambda: RetryPolicy(max_retry_after=-1), "retries.max_retry_after"),
+    (lambda: Timeouts(total=-1), "timeouts.total"),
+    (lambda: Timeouts(total=0), "timeouts.total"),
+    (lambda: Timeouts(attempt=-2), "timeouts.attempt"),
+    (lambda: Timeouts(attempt=0), "timeouts.attempt"),  # not "no limit": None says that
+    (lambda: Timeouts(total=float("nan")), "timeouts.total"),
+    (lambda: Timeouts(total=0.1, attempt=10), "timeouts.total"),
+])
+def test_settings_built_in_code_follow_the_config_rules(make: Any, path: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        make()
+    assert info.value.path == path
+    assert str(info.value).startswith(path + ": ")
+
+
+def test_the_deadline_message_is_the_same_in_code_and_in_config() -> None:
+    with pytest.raises(ConfigError) as in_code:
+        Timeouts(total=5, attempt=10)
+    with pytest.raises(ConfigError) as in_config:
+        build({**BASE, "timeouts": {"total": 5, "attempt": 10}})
+    assert str(in_code.value) == str(in_config.value)
+
+
+def test_valid_settings_built_in_code() -> None:
+    assert Timeouts(total=None, attempt=None).attempt_timeout(60, None) == 60
+    assert Timeouts(total=30, attempt=10).attempt_timeout(60, 25) == 10
+    assert RetryPolicy(attempts=1, max_retry_after=0).attempts == 1

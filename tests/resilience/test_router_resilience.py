@@ -150,7 +150,8 @@ def test_the_overall_deadline_covers_the_whole_stream(
     out = run(router, mode)
     elapsed = time.perf_counter() - started
     assert isinstance(out.error, StreamError)
-    assert "deadline of 0.5s passed while streaming" in str(out.error)
+    assert "deadline" in str(out.error)
+    assert "passed while streaming" in str(out.error)
     assert not out.error.truncated
     assert out.shown
     assert out.error.partial_text == out.shown

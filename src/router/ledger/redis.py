@@ -189,6 +189,11 @@ class RedisLedger:
     def __repr__(self) -> str:
         return f"RedisLedger({self.url!r}, prefix={self.prefix!r})"
 
+    @property
+    def client(self) -> Any:
+        """The sync `redis.Redis` client, for the circuit breaker's records (see `router.breaker`)."""
+        return self._sync
+
     # -- transport --------------------------------------------------------------------------
 
     def _run(self, args: list[str]) -> Any:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import ssl
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 import httpx2
@@ -21,6 +19,7 @@ from router.errors import (
     ProviderTimeout,
     ResponseError,
 )
+from router.providers.http import Deadline, HttpStack, async_client, sync_client
 from router.providers.redact import redact
 from router.types import (
     Completion,
@@ -39,6 +38,7 @@ __all__ = [
     "READ_ERRORS",
     "TRANSPORT_ERRORS",
     "CallOptions",
+    "Deadline",
     "HttpStack",
     "LoopBound",
     "Provider",
@@ -56,16 +56,18 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class CallOptions:
-    """Per-call settings the router decides: the output cap it computed and the attempt timeout."""
+    """Per-call settings the router decides: the output cap it computed, the attempt's time limit
+    (`timeout`, seconds, wall clock) and what was left of the request's deadline when the attempt
+    was planned (`total`; `None`: no deadline), which alone bounds a stream once it shows text."""
 
     max_tokens: int
     timeout: float
+    total: float | None = None
 
+    def deadline(self) -> Deadline:
+        """The attempt's deadline, from now: `with options.deadline():` around the SDK call."""
+        return Deadline(self.timeout, self.total)
 
-# The openai SDK's own pool sizes. A smaller keep-alive pool than the concurrency closes and
-# reopens connections on every burst, which costs more than the whole routing decision.
-_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
-_LIMITS2 = httpx2.Limits(max_connections=1000, max_keepalive_connections=100)
 
 #: Transport errors of both HTTP stacks: `httpx` (the default clients) and `httpx2` (the SDKs'
 #: own, with `http_client: httpx2`). The SDKs let some of them through unwrapped.
@@ -75,8 +77,6 @@ TRANSPORT_ERRORS = (httpx.HTTPError, httpx2.HTTPError)
 READ_ERRORS = (httpx.HTTPError, httpx2.HTTPError, ValueError)
 _TIMEOUTS = (httpx.TimeoutException, httpx2.TimeoutException)
 _CONNECTION = (httpx.TransportError, httpx2.TransportError)
-
-HttpStack = Literal["httpx", "httpx2"]
 
 
 class Provider(ABC):
@@ -113,40 +113,16 @@ class Provider(ABC):
         """Release async connections."""
 
     def _http_client(self) -> httpx.Client | httpx2.Client:
-        if self.http == "httpx2":
-            return httpx2.Client(verify=_ssl_context(), timeout=self.deployment.timeout,
-                                 limits=_LIMITS2)
-        return httpx.Client(
-            transport=self.transport,
-            verify=_ssl_context(),
-            timeout=self.deployment.timeout,
-            limits=_LIMITS,
-        )
+        return sync_client(self.http, transport=self.transport, timeout=self.deployment.timeout)
 
     def _async_http_client(self) -> httpx.AsyncClient | httpx2.AsyncClient:
-        if self.http == "httpx2":
-            return httpx2.AsyncClient(verify=_ssl_context(), timeout=self.deployment.timeout,
-                                      limits=_LIMITS2)
-        return httpx.AsyncClient(
-            transport=self.transport,
-            verify=_ssl_context(),
-            timeout=self.deployment.timeout,
-            limits=_LIMITS,
-        )
+        return async_client(self.http, transport=self.transport, timeout=self.deployment.timeout)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.deployment.id!r})"
 
 
 T = TypeVar("T")
-
-
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    """One TLS context for every client: loading the CA bundle takes ~60 ms each time, which a
-    router with a few deployments (and a client per event loop) would otherwise pay again and
-    again."""
-    return httpx.create_ssl_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR like httpx does
 
 
 class LoopBound(Generic[T]):
@@ -384,8 +360,8 @@ def _lenient_arguments(raw: str) -> dict[str, Any]:
 def translate_transport_error(exc: Exception, provider: str, deployment: str) -> ProviderError:
     """An `httpx`/`httpx2` error (or broken JSON) met outside the SDK's own error handling."""
     if isinstance(exc, _TIMEOUTS):
-        return ProviderTimeout(f"timed out: {type(exc).__name__}", provider=provider,
-                               deployment=deployment)
+        return ProviderTimeout(f"timed out: {type(exc).__name__}: {exc}".removesuffix(": "),
+                               provider=provider, deployment=deployment)
     if isinstance(exc, _CONNECTION):
         return ProviderConnectionError(f"connection failed: {type(exc).__name__}: {redact(str(exc))}",
                                        provider=provider, deployment=deployment)

@@ -105,15 +105,20 @@ class MistralProvider(Provider):
             raise ResponseError("the response has no choices", deployment=dep)
         choice = resp.choices[0]
         message = choice.message
-        calls = tuple(
-            ToolCall(c.id or f"call_{i}", c.function.name,
-                     parse_arguments(c.function.arguments, deployment=dep, name=c.function.name))
-            for i, c in enumerate(message.tool_calls or ())
-        )
+        usage = _usage(resp.usage)
+        try:
+            calls = tuple(
+                ToolCall(c.id or f"call_{i}", c.function.name,
+                         parse_arguments(c.function.arguments, deployment=dep, name=c.function.name))
+                for i, c in enumerate(message.tool_calls or ())
+            )
+        except ResponseError as exc:  # a whole answer, billed by the provider, though unusable
+            exc.usage, exc.request_id = usage, resp.id
+            raise
         return Completion(
             text=_text(message.content),
             finish_reason=finish_reason(choice.finish_reason),
-            usage=_usage(resp.usage),
+            usage=usage,
             tool_calls=calls,
             request_id=resp.id,
             provider_model=resp.model,
@@ -123,7 +128,9 @@ class MistralProvider(Provider):
     def complete(self, request: Request, options: CallOptions) -> Completion:
         started = time.perf_counter()
         try:
-            resp = self.client.chat.complete(**self._kwargs(request, options))
+            chat = self.client.chat  # the SDK imports it on first use: before the clock starts
+            with options.deadline():
+                resp = chat.complete(**self._kwargs(request, options))
             return self._completion(resp, started)
         except _ERRORS as exc:
             raise translate_mistral_error(exc, self.deployment.id) from exc
@@ -131,26 +138,38 @@ class MistralProvider(Provider):
     async def acomplete(self, request: Request, options: CallOptions) -> Completion:
         started = time.perf_counter()
         try:
-            resp = await self.aclient.chat.complete_async(**self._kwargs(request, options))
+            chat = self.aclient.chat
+            with options.deadline():
+                resp = await chat.complete_async(**self._kwargs(request, options))
             return self._completion(resp, started)
         except _ERRORS as exc:
             raise translate_mistral_error(exc, self.deployment.id) from exc
 
     def stream(self, request: Request, options: CallOptions) -> Generator[StreamChunk, None, None]:
         try:
-            events = self.client.chat.stream(**self._kwargs(request, options))
+            chat = self.client.chat
+            with (deadline := options.deadline()):  # only while sending: a stream yields to its caller
+                events = chat.stream(**self._kwargs(request, options))
             with events:
                 for event in events:
-                    yield _chunk(event.data)
+                    chunk = _chunk(event.data)
+                    if chunk.text:
+                        deadline.relax()
+                    yield chunk
         except _ERRORS as exc:
             raise translate_mistral_error(exc, self.deployment.id) from exc
 
     async def astream(self, request: Request, options: CallOptions) -> AsyncGenerator[StreamChunk, None]:
         try:
-            events = await self.aclient.chat.stream_async(**self._kwargs(request, options))
+            chat = self.aclient.chat
+            with (deadline := options.deadline()):  # only while sending: a stream yields to its caller
+                events = await chat.stream_async(**self._kwargs(request, options))
             async with events:
                 async for event in events:
-                    yield _chunk(event.data)
+                    chunk = _chunk(event.data)
+                    if chunk.text:
+                        deadline.relax()
+                    yield chunk
         except _ERRORS as exc:
             raise translate_mistral_error(exc, self.deployment.id) from exc
 
@@ -232,6 +251,8 @@ def translate_mistral_error(exc: Exception, deployment: str) -> ProviderError:
         common.update(status_code=status, retry_after=retry_after(exc.headers),
                       body=exc.body, request_id=exc.headers.get("x-request-id"))
         message = f"HTTP {status}: {_reported_error(exc.body) or _short(exc.body) or exc.message}"
+        if status < 400:  # a success status whose body the SDK could not read (HTML, not JSON)
+            return ResponseError(f"unreadable response: {message}", **common)
         if status in (401, 403):
             return AuthenticationError(message, **common)
         if status == 429:

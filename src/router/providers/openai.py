@@ -114,16 +114,21 @@ class OpenAIProvider(Provider):
             raise ResponseError("the response has no choices", provider="openai", deployment=dep)
         choice = resp.choices[0]
         message = choice.message
-        calls = tuple(
-            ToolCall(c.id, c.function.name,
-                     parse_arguments(c.function.arguments, deployment=dep, name=c.function.name))
-            for c in message.tool_calls
-            if getattr(c, "function", None) is not None
-        ) if message.tool_calls else ()
+        usage = _usage(resp.usage)
+        try:
+            calls = tuple(
+                ToolCall(c.id, c.function.name,
+                         parse_arguments(c.function.arguments, deployment=dep, name=c.function.name))
+                for c in message.tool_calls
+                if getattr(c, "function", None) is not None
+            ) if message.tool_calls else ()
+        except ResponseError as exc:  # a whole answer, billed by the provider, though unusable
+            exc.usage, exc.request_id = usage, getattr(resp, "_request_id", None) or resp.id
+            raise
         return Completion(
             text=message.content or "",
             finish_reason=finish_reason(choice.finish_reason),
-            usage=_usage(resp.usage),
+            usage=usage,
             tool_calls=calls,
             request_id=getattr(resp, "_request_id", None) or resp.id,
             provider_model=resp.model,
@@ -133,7 +138,9 @@ class OpenAIProvider(Provider):
     def complete(self, request: Request, options: CallOptions) -> Completion:
         started = time.perf_counter()
         try:
-            resp = self.client.chat.completions.create(**self._kwargs(request, options))
+            chat = self.client.chat.completions  # made before the clock starts (first call)
+            with options.deadline():
+                resp = chat.create(**self._kwargs(request, options))
             return self._completion(resp, started)
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, self.deployment.id) from exc
@@ -143,7 +150,9 @@ class OpenAIProvider(Provider):
     async def acomplete(self, request: Request, options: CallOptions) -> Completion:
         started = time.perf_counter()
         try:
-            resp = await self.aclient.chat.completions.create(**self._kwargs(request, options))
+            chat = self.aclient.chat.completions
+            with options.deadline():
+                resp = await chat.create(**self._kwargs(request, options))
             return self._completion(resp, started)
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, self.deployment.id) from exc
@@ -158,11 +167,16 @@ class OpenAIProvider(Provider):
 
     def stream(self, request: Request, options: CallOptions) -> Generator[StreamChunk, None, None]:
         try:
-            stream = self.client.chat.completions.create(**self._stream_kwargs(request, options))
+            chat = self.client.chat.completions
+            with (deadline := options.deadline()):  # only while sending: a stream yields to its caller
+                stream = chat.create(**self._stream_kwargs(request, options))
             with stream:
                 rid = _stream_request_id(stream)
                 for event in stream:
-                    yield _chunk(event, rid)
+                    chunk = _chunk(event, rid)
+                    if chunk.text:
+                        deadline.relax()
+                    yield chunk
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, self.deployment.id) from exc
         except READ_ERRORS as exc:  # raised while reading the body, unwrapped
@@ -170,13 +184,16 @@ class OpenAIProvider(Provider):
 
     async def astream(self, request: Request, options: CallOptions) -> AsyncGenerator[StreamChunk, None]:
         try:
-            stream = await self.aclient.chat.completions.create(
-                **self._stream_kwargs(request, options)
-            )
+            chat = self.aclient.chat.completions
+            with (deadline := options.deadline()):  # only while sending: a stream yields to its caller
+                stream = await chat.create(**self._stream_kwargs(request, options))
             async with stream:
                 rid = _stream_request_id(stream)
                 async for event in stream:
-                    yield _chunk(event, rid)
+                    chunk = _chunk(event, rid)
+                    if chunk.text:
+                        deadline.relax()
+                    yield chunk
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc, self.deployment.id) from exc
         except READ_ERRORS as exc:  # raised while reading the body, unwrapped
@@ -242,7 +259,7 @@ def translate_openai_error(exc: openai.OpenAIError, deployment: str) -> Provider
     """One of `router.errors` for any `openai` exception; the original is chained by the caller."""
     common: dict[str, Any] = {"provider": "openai", "deployment": deployment}
     if isinstance(exc, openai.APITimeoutError):
-        return ProviderTimeout("the request timed out", **common)
+        return ProviderTimeout(f"timed out: {_cause(exc)}", **common)
     if isinstance(exc, openai.APIConnectionError):
         return ProviderConnectionError(f"connection failed: {_cause(exc)}", **common)
     if isinstance(exc, openai.APIStatusError):

@@ -1,0 +1,99 @@
+"""A stream the caller leaves mid-answer (a `break`, a dropped iterator, a cancelled task) is billed
+for what it received, as the provider bills it: its reservation is settled, not released."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from typing import Any
+
+import pytest
+from tests.resilience.conftest import make_router, served_by
+
+from router import Router, Usage
+from router.ledger import Outcome
+from router.pricing import actual_cost
+from router.streaming import AsyncReplyStream, ReplyStream
+from router.testing import FakeProviderServer, Ok
+from router.tokens import count_tokens
+
+BUDGET = [{"scope": "global", "limit": "100", "window": "month"}]
+ANSWER = Ok(text=" ".join(["word"] * 50))
+
+
+def leave_after(router: Router, mode: str, deltas: int) -> tuple[ReplyStream | AsyncReplyStream, str]:
+    """Read `deltas` text deltas, then walk away."""
+    shown: list[str] = []
+    if mode == "stream":
+        stream = router.stream("Say something")
+        for delta in stream:
+            shown.append(delta)
+            if len(shown) == deltas:
+                break  # the for loop drops its iterator: GeneratorExit at the yield
+        return stream, "".join(shown)
+
+    async def main() -> AsyncReplyStream:
+        stream = router.astream("Say something")
+        async for delta in stream:
+            shown.append(delta)
+            if len(shown) == deltas:
+                break  # the generator is closed when the loop shuts down
+        return stream
+
+    return asyncio.run(main()), "".join(shown)
+
+
+def expected_cost(router: Router, stream: Any, shown: str) -> Any:
+    """The input at the router's estimate and the text received, at the deployment's prices."""
+    chosen = stream.decision.chosen
+    received = Usage(input_tokens=chosen.input_tokens,
+                     output_tokens=count_tokens(shown, chosen.spec.tokenizer))
+    return actual_cost(router.deployments[0].price, received)
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_a_stream_left_mid_answer_is_billed_and_settled(
+    fake_provider: FakeProviderServer, adapter: str, mode: str
+) -> None:
+    router = make_router(fake_provider, adapter, budgets=BUDGET)
+    fake_provider.script(ANSWER)
+    stream, shown = leave_after(router, mode, 5)
+    assert served_by(fake_provider) == ["primary"]
+    [attempt] = stream.decision.attempts
+    assert attempt.outcome == "cancelled"
+    assert attempt.cost == expected_cost(router, stream, shown) > 0
+    [entry] = router.ledger.entries()
+    assert (entry.cost, entry.outcome, entry.deployment) == (attempt.cost, Outcome.CANCELLED,
+                                                              "primary")
+    assert all(b.reserved == 0 for b in router.ledger.scan("").values())
+    assert router.spend().total == attempt.cost
+    router.close()
+
+
+def test_a_dropped_stream_is_billed_too(fake_provider: FakeProviderServer, adapter: str) -> None:
+    router = make_router(fake_provider, adapter, budgets=BUDGET)
+    fake_provider.script(ANSWER)
+    stream = router.stream("Say something")
+    deltas = iter(stream)
+    shown = next(deltas) + next(deltas)
+    cost = expected_cost(router, stream, shown)
+    del deltas, stream
+    gc.collect()
+    [entry] = router.ledger.entries()
+    assert (entry.cost, entry.outcome) == (cost, Outcome.CANCELLED)
+    assert all(b.reserved == 0 for b in router.ledger.scan("").values())
+    router.close()
+
+
+def test_a_stream_never_read_gives_its_reservation_back(
+    fake_provider: FakeProviderServer, adapter: str
+) -> None:
+    router = make_router(fake_provider, adapter, budgets=BUDGET)
+    stream = router.stream("Say something")
+    assert any(b.reserved > 0 for b in router.ledger.scan("").values())
+    del stream
+    gc.collect()
+    assert list(router.ledger.entries()) == []
+    assert all(b == type(b)() for b in router.ledger.scan("").values())
+    assert fake_provider.requests == []
+    router.close()
