@@ -10,7 +10,8 @@ question) inside the train split. The criterion is the evaluator's own: savings 
 strong model's quality, in dollars, replayed on the pooled out-of-fold predictions and averaged
 over the three datasets. The knob map (min_quality -> per-request tolerance) is measured the same
 way, so it is not flattered by in-sample predictions. The test split is never read here. Same
-data, same weights: no randomness. `scripts/train_quality_embed.py` reuses this with embeddings.
+data, same weights: no randomness. `scripts/quality_embed.py` (the embedding experiment) reuses
+`load` and `select_and_fit` with its own features.
 """
 
 from __future__ import annotations
