@@ -203,7 +203,7 @@ def choose_ends(
         top = max(always[m].quality for m in pool)
         tied = [m for m in pool if _same(always[m].quality, top)]
         strong = max(tied, key=lambda m: (strength.get(m, 0.0), always[m].cost))
-        why["strong"] = f"best mean score ({top:.4g})"
+        why["strong"] = f"best mean score, {top:.4g}"
         if len(tied) > 1:
             others = ", ".join(m for m in tied if m != strong)
             rated = len({strength.get(m, 0.0) for m in tied}) > 1
