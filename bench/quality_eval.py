@@ -6,7 +6,9 @@
 Maps gpt-4o <- GPT-4-1106 (strong) and gpt-4o-mini <- Mixtral-8x7B (cheap), so costs are
 catalog list prices on the traces' token counts. Also prints what the default knob
 (min_quality=0.95) gives on each test set: the share of the strong model's quality kept, and the
-savings. `scripts/quality_embed.py` calls `main` with its embedding predictor as an extra policy.
+savings; and, when `<dataset>-train.jsonl` is in the folder too, the setting `calibrate()` finds on
+the train split for 95% and what that setting keeps and saves on test (tuned on train only).
+`scripts/quality_embed.py` calls `main` with its embedding predictor as an extra policy.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from router.quality.calibrate import calibrate
 from router.quality.evaluate import run_eval
 from router.quality.predictor import Predictor
 from router.quality.replay import ReplayPolicy
@@ -54,6 +57,16 @@ def main(argv: list[str], extra: dict[str, Predictor] | None = None) -> int:
             fidelity[policy.name] = {"quality_kept": round(point.quality / strong.quality, 4),
                                      "savings": round(1 - float(point.cost / strong.cost), 4)}
         data["at_default_knob"] = fidelity
+        train = folder / f"{dataset}-train.jsonl"
+        calibrated = None
+        if train.is_file():
+            knob = calibrate(train, models=MODELS, target=0.95)
+            check = run_eval(folder / f"{dataset}-test.jsonl", models=MODELS, knobs=(knob,),
+                             policies=[QualityStrategy().replay_policy(name="light")])
+            point = check.curves["light"].points[0]
+            calibrated = data["calibrated_on_train"] = {
+                "knob": knob, "quality_kept": round(point.quality / strong.quality, 4),
+                "savings": round(1 - float(point.cost / strong.cost), 4)}
         if as_json:
             continue
         print(f"\n{dataset} (test split, n={result.n})")
@@ -65,6 +78,9 @@ def main(argv: list[str], extra: dict[str, Predictor] | None = None) -> int:
             tail = f"   {at['quality_kept'] * 100:5.1f}% / {_pct(at['savings'])}" if at else ""
             print(f"  {name:20s} {_pct(s.savings):>10s} {_pct(s.call_savings):>9s} "
                   f"{s.apgr:6.3f} {_pct(s.cpt50):>6s} {_pct(s.cpt80):>6s}{tail}")
+        if calibrated:
+            print(f"  calibrate(train, 0.95) = {calibrated['knob']}: on test kept "
+                  f"{calibrated['quality_kept'] * 100:.1f}% / saved {_pct(calibrated['savings'])}")
     if as_json:
         for data in out.values():
             data.pop("policies")

@@ -10,13 +10,16 @@ question) inside the train split. The criterion is the evaluator's own: savings 
 strong model's quality, in dollars, replayed on the pooled out-of-fold predictions and averaged
 over the three datasets. The knob map (min_quality -> per-request tolerance) is measured the same
 way, so it is not flattered by in-sample predictions. The test split is never read here. Same
-data, same weights: no randomness. `scripts/train_quality_embed.py` reuses this with embeddings.
+data, same weights: no randomness. `scripts/quality_embed.py` (the embedding experiment) reuses
+`load` and `select_and_fit` with its own features.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,8 +49,11 @@ FOLDS = 5
 ALPHAS = (100.0, 1000.0, 10000.0, 100000.0, 1000000.0)
 #: A linear head's prediction is floored at this share of its family's mean advantage.
 FLOOR = 0.05
-#: min_quality values written to the knob map.
-KNOB_GRID = tuple(round(0.80 + 0.0025 * i, 4) for i in range(81))
+#: The knob map's resolution: min_quality values 0.001 apart, from always-cheap's share to 1.
+KNOB_STEP = 0.001
+#: Tolerances closer than this (relative) are not split further: the share kept jumps there
+#: (many requests of one size flip together), and no finer tolerance would tell them apart.
+MIN_GAP = 1e-4
 
 Features = Callable[[Sequence[Trace]], np.ndarray]
 
@@ -194,7 +200,7 @@ def replay(
     d: Data, preds: Sequence[Prediction], rows: np.ndarray | None = None
 ) -> tuple[dict[str, float | None], list[float]]:
     """Savings@95 ($, calls) and APGR of the size-aware policy on `rows` (default all), and
-    the quality ratio (to always-strong) at each tolerance of the sweep."""
+    the quality ratio (to always-strong) at each tolerance of TOLERANCE_SWEEP."""
     index = range(len(d.items)) if rows is None else rows.tolist()
     traces = [d.traces[i] for i in index]
     strategy = QualityStrategy(predictor=_Fixed(traces, [preds[i] for i in index]))
@@ -207,21 +213,72 @@ def replay(
     return summary, [p.quality / strong for p in curve.points]
 
 
-def knob_map(ratios: Sequence[Sequence[float]], weights: Sequence[float]) -> list[list[float]]:
-    """min_quality -> the largest tolerance whose share of quality kept is at least min_quality.
+class KeptCurve:
+    """Share of the strong model's quality kept at any raw tolerance, on one family's rows of
+    each dataset (out-of-fold predictions), datasets averaged with `weights`."""
 
-    `ratios[d][t]`: quality kept (vs always-strong) on dataset d at tolerance `TOLERANCE_SWEEP[t]`,
-    out of fold; datasets averaged with `weights`, then made monotone in tolerance.
+    def __init__(self, parts: Sequence[tuple[Data, Sequence[Prediction], np.ndarray]],
+                 weights: Sequence[float]) -> None:
+        self._parts = []
+        for d, preds, rows in parts:
+            index = rows.tolist()
+            traces = [d.traces[i] for i in index]
+            policy = QualityStrategy(predictor=_Fixed(traces, [preds[i] for i in index])
+                                     ).replay_policy(raw=True)
+            items = [d.items[i] for i in index]
+            strong = sum(item.options["gpt-4o"].score for item in items)
+            self._parts.append((items, policy, strong))
+        total = float(sum(weights))
+        self._weights = [w / total for w in weights]
+
+    def __call__(self, tolerances: Sequence[float]) -> list[float]:
+        kept = np.zeros(len(tolerances))
+        for (items, policy, strong), w in zip(self._parts, self._weights, strict=True):
+            routes = policy.route(items, tolerances)
+            kept += w * np.array([
+                sum(item.options[m].score for item, m in zip(items, route, strict=True)) / strong
+                for route in routes])
+        return kept.tolist()
+
+
+def refine(curve: Callable[[Sequence[float]], list[float]], sweep: Sequence[float]
+           ) -> tuple[list[float], list[float]]:
+    """`curve` at `sweep`, then at midpoints wherever two neighbours differ by more than
+    KNOB_STEP, until they do not or are closer than MIN_GAP: fine where the share moves."""
+    ts = sorted(set(sweep))
+    kept = dict(zip(ts, curve(ts), strict=True))
+    while True:
+        new = [math.sqrt(a * b) if a > 0 else b / 2 for a, b in itertools.pairwise(ts)
+               if abs(kept[a] - kept[b]) > KNOB_STEP and b - a > MIN_GAP * b]
+        if not new:
+            return ts, [kept[t] for t in ts]
+        kept.update(zip(new, curve(new), strict=True))
+        ts = sorted(kept)
+
+
+def knob_map(tolerances: Sequence[float], kept: Sequence[float]) -> list[list[float]]:
+    """min_quality -> per-request tolerance, every KNOB_STEP of min_quality.
+
+    `kept[i]`: share of quality kept at `tolerances[i]` (ascending); made monotone (a larger
+    tolerance never counts as keeping more), then each min_quality gets the tolerance where the
+    curve crosses it, interpolated between the two measured tolerances around the crossing.
     """
-    mean = np.average(np.array(ratios), axis=0, weights=np.array(weights))
-    mono = np.minimum.accumulate(mean)  # tolerances ordered small to large
-    pairs = []
-    for q in KNOB_GRID:
-        ok = [t for t, r in zip(TOLERANCE_SWEEP, mono, strict=True) if r >= q]
-        if ok:
-            pairs.append([q, round(max(ok), 6)])
+    ts = np.array(tolerances, dtype=float)
+    mono = np.minimum.accumulate(np.array(kept, dtype=float))
     lowest = float(mono[-1])
-    pairs.insert(0, [round(min(lowest, KNOB_GRID[0]) - 0.01, 4), TOLERANCE_SWEEP[-1]])
+    pairs = [[round(lowest - 0.01, 4), round(float(ts[-1]), 6)]]
+    start = math.ceil(lowest / KNOB_STEP - 1e-9)
+    for step in range(start, round(1 / KNOB_STEP) + 1):
+        q = step * KNOB_STEP
+        above = np.nonzero(mono >= q - 1e-12)[0]
+        if not len(above):
+            continue
+        i = int(above[-1])
+        if i + 1 < len(ts) and mono[i] > mono[i + 1]:
+            t = ts[i] + (ts[i + 1] - ts[i]) * (mono[i] - q) / (mono[i] - mono[i + 1])
+        else:
+            t = ts[i]
+        pairs.append([round(q, 4), round(float(t), 6)])
     return pairs
 
 
@@ -275,13 +332,16 @@ def select_and_fit(sets: Sequence[Data], alphas: Sequence[float] = ALPHAS) -> di
     # on multiple-choice, maths and open-ended requests alike, whatever their catalog gaps.
     maps = {}
     for fam in FAMILIES:
-        ratios, weights = [], []
+        parts, weights = [], []
         for d, p in zip(sets, preds, strict=True):
             rows = np.where(d.family == fam)[0]
             if len(rows) >= MIN_ROWS:
-                ratios.append(replay(d, p, rows)[1])
+                parts.append((d, p, rows))
                 weights.append(float(np.sqrt(len(rows))))
-        maps[fam] = knob_map(ratios, weights)
+        tolerances, kept = refine(KeptCurve(parts, weights), TOLERANCE_SWEEP)
+        maps[fam] = knob_map(tolerances, kept)
+        print(f"knob map {fam}: {len(tolerances)} tolerances replayed, {len(maps[fam])} pairs",
+              file=sys.stderr, flush=True)
     families = {}
     for fam in FAMILIES:
         kind, alpha = chosen[fam]

@@ -329,11 +329,17 @@ def test_eval_wraps_run_eval(tmp_path: Path, monkeypatch: Any) -> None:
 
     class Result:
         def to_json(self) -> dict[str, Any]:
+            at = {"knob": 0.97, "quality": 0.855, "cost": "0.01",
+                  "shares": {"gpt-4o": 0.4, "gpt-4o-mini": 0.6}}
             return {"n": 2, "strong": "gpt-4o", "cheap": "gpt-4o-mini", "apgr": 0.7,
+                    "target": 0.95, "chosen": {"strong": "given", "cheap": "given"},
                     "policies": {"quality": {"apgr": 0.7, "cpt50": 0.2, "cpt80": 0.5,
-                                             "savings_at_95": 0.4, "cost_at_target": "0.01"}},
-                    "baselines": {"always:gpt-4o": {"quality": 0.9, "cost": "0.02"}},
-                    "skipped": []}
+                                             "savings_at_95": 0.4, "cost_at_target": "0.01",
+                                             "at_target": at}},
+                    "baselines": {"always:gpt-4o": {"quality": 0.9, "cost": "0.02",
+                                                    "shares": {"gpt-4o": 1.0,
+                                                               "gpt-4o-mini": 0.0}}},
+                    "skipped": [], "unmapped": {"count": 0, "models": {}}}
 
     def run_eval(path: str, **kwargs: Any) -> Result:
         seen.update(kwargs, path=path)
@@ -350,6 +356,106 @@ def test_eval_wraps_run_eval(tmp_path: Path, monkeypatch: Any) -> None:
     assert seen["models"] == {"gpt-4o": "gpt-4-1106", "gpt-4o-mini": "mixtral"}
     assert seen["target"] == 0.95
     assert json.loads(run("eval", str(traces), "-m", "a=b", "-m", "c=d", "--json").output)["n"] == 2
+
+
+STRONG_T, WEAK_T = "gpt-4-1106-preview", "mixtral"
+PAIRS = ("-m", f"gpt-4o={STRONG_T}", "-m", f"gpt-4o-mini={WEAK_T}")
+
+
+def trace_file(tmp_path: Path, n: int = 40, extra: dict[int, dict[str, Any]] | None = None
+               ) -> Path:
+    """`n` synthetic trace lines: the strong model right more often, prompts of varied length."""
+    rows = []
+    for i in range(n):
+        outcomes: dict[str, Any] = {
+            STRONG_T: {"score": float(i % 5 != 0), "output_tokens": 40 + i},
+            WEAK_T: {"score": float(i % 3 != 0), "output_tokens": 60 + i},
+            "nemo": {"score": float(i % 2), "output_tokens": 50}}
+        outcomes.update((extra or {}).get(i, {}))
+        rows.append({"id": f"q{i}", "outcomes": outcomes, "messages": [
+            {"role": "user", "content": f"Question {i}: " + "how many apples? " * (1 + 7 * i)}]})
+    path = tmp_path / "traces.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_eval_plot_draws_the_curves(tmp_path: Path) -> None:
+    out = tmp_path / "curves.png"
+    result = run("eval", str(trace_file(tmp_path)), *PAIRS, "--plot", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    assert f"plot written to {out}" in result.stderr
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) >= (800, 500)
+    assert len(data) > 20_000  # axes, four curves, markers and a legend, not an empty canvas
+    assert json.loads(result.stdout)["n"] == 40
+
+
+def test_eval_plot_needs_the_extra_and_says_so_before_replaying(tmp_path: Path,
+                                                               monkeypatch: Any) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    line = one_line_error(run("eval", str(trace_file(tmp_path)), *PAIRS, "--plot",
+                              str(tmp_path / "x.png")), 3)
+    assert "pip install 'router[plot]'" in line
+    assert "no such folder" in one_line_error(run(
+        "eval", str(trace_file(tmp_path)), *PAIRS, "--plot", str(tmp_path / "no" / "x.png")))
+    from router.quality.plot import plot_result
+
+    with pytest.raises(ConfigError, match=r"router\[plot\]"):
+        plot_result(object(), tmp_path / "y.png")  # type: ignore[arg-type]
+
+
+def test_eval_unmapped_strong_model_is_one_line(tmp_path: Path) -> None:
+    line = one_line_error(run("eval", str(trace_file(tmp_path)), *PAIRS, "--strong", "gpt-4"))
+    assert "strong: 'gpt-4' is not one of the mapped models (gpt-4o, gpt-4o-mini)" in line
+    assert "internal error" not in line
+
+
+def test_eval_table_shows_quality_cost_and_shares_and_what_was_left_out(tmp_path: Path) -> None:
+    path = trace_file(tmp_path, extra={3: {WEAK_T: {"score": 1.0}}})
+    result = run("eval", str(path), *PAIRS, "--skip-bad")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "strong model: gpt-4o (best mean score, 0.7949)" in out  # 31 of 39 right
+    header = next(line for line in out.splitlines() if line.startswith("policy"))
+    assert header.split() == ["policy", "quality", "quality", "cost", "dollars", "gpt-4o",
+                              "gpt-4o-mini"]
+    always = next(line for line in out.splitlines() if line.split()[:1] == ["always:gpt-4o"])
+    cells = always.split()
+    assert cells[1:3] == ["-", "0.7949"]
+    assert cells[3].startswith("$")
+    assert cells[4:] == ["0.0%", "100.0%", "0.0%"]
+    mine = next(line for line in out.splitlines() if line.split()[:1] == ["quality"]).split()
+    assert float(mine[1]) > 0.9  # the min_quality setting that reaches the target
+    assert mine[2] == "0.7551"  # 95% of 0.7949
+    assert float(mine[-2].rstrip("%")) + float(mine[-1].rstrip("%")) == pytest.approx(100, 0.01)
+    assert "skipped line 4: " in out
+    assert "neither output_tokens nor cost" in out
+    assert "not evaluated: 1 model(s) in the traces are not mapped: nemo (39 lines)" in out
+    data = json.loads(run("eval", str(path), *PAIRS, "--skip-bad", "--json").stdout)
+    assert data["unmapped"] == {"count": 1, "models": {"nemo": 39}}
+    assert data["chosen"]["strong"] == "best mean score, 0.7949"
+
+
+def test_eval_table_fits_100_columns_with_three_models(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from router.cli.wrappers import _show_eval
+    from router.quality.evaluate import run_eval
+
+    result = run_eval(trace_file(tmp_path), models={"gpt-4o": STRONG_T, "gpt-4o-mini": WEAK_T,
+                                                    "mistral-nemo": "nemo"}, knobs=(0.9, 0.99))
+    buffer = io.StringIO()
+    _show_eval(result.to_json(), Console(file=buffer, width=100, highlight=False))
+    lines = buffer.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 100
+    assert any("mistral-nemo" in line for line in lines)
+    row = next(line for line in lines if line.split()[:1] == ["always:mistral-nemo"])
+    assert row.split()[-3:] == ["0.0%", "0.0%", "100.0%"]  # whole words: nothing cut off
+    assert any(line.split()[-3:] == ["gpt-4o", "gpt-4o-mini", "mistral-nemo"] for line in lines)
 
 
 @pytest.mark.parametrize("args", [

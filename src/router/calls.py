@@ -19,6 +19,7 @@ from tenacity import RetryCallState
 from router import pricing
 from router.decision import SKIPPED, Attempt, Candidate, Decision
 from router.errors import (
+    AnswerCheckError,
     MissingKeyError,
     NoRouteError,
     ProviderError,
@@ -252,7 +253,17 @@ class CallState:
             return self.succeeded(action, completion)
         from router.quality.cascade import check_answer
 
-        verdict = check_answer(completion, self.request, validators)
+        try:
+            verdict = check_answer(completion, self.request, validators)
+        except AnswerCheckError as exc:  # the answer was paid for: book it and say so
+            cost = self._cost_of(action.candidate, completion)
+            self.spent += cost
+            self.attempts.append(Attempt(
+                deployment=action.candidate.deployment, model=action.candidate.model,
+                outcome=type(exc).__name__, error=str(exc), wait=action.wait,
+                latency=completion.latency, cost=cost))
+            exc.cost, exc.decision = self.spent, self.record()
+            raise
         if verdict.ok:
             return self.succeeded(action, completion)
         cost = self._cost_of(action.candidate, completion)

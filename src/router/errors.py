@@ -7,6 +7,8 @@
     ├── NoRouteError              no model can take this request (capability, context, lifecycle, keys)
     │   └── BudgetExceeded        ...because none fits the budget; says the cheapest possible cost
     ├── LedgerError               the spend ledger is unreachable or inconsistent
+    ├── AnswerCheckError          a cascade's answer check raised; carries the paid answer's text,
+    │                             the cost so far and the decision
     └── ProviderError             a provider call failed; carries provider, deployment, status, request id
     │                             (and, when the router gives up, the decision with every attempt)
         ├── AuthenticationError   401/403: the key is wrong or lacks access
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from router.types import Usage
 
 __all__ = [
+    "AnswerCheckError",
     "AuthenticationError",
     "BadRequestError",
     "BudgetExceeded",
@@ -207,3 +210,25 @@ class StreamError(ProviderError):
         self.usage = usage
         self.cost = cost
         self.truncated = truncated
+
+
+class AnswerCheckError(RouterError):
+    """A cascade's answer check (a validator, usually one of yours) raised instead of returning a
+    verdict. The answer it was checking was paid for: `text` holds it, `check` names the check,
+    `cost` is what the request spent (that answer included; the ledger books it) and
+    `decision` has every attempt. The check's own exception is chained as `__cause__`."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        check: str = "",
+        text: str = "",
+        cost: Decimal | None = None,
+        decision: Decision | None = None,
+    ):
+        super().__init__(message)
+        self.check = check
+        self.text = text
+        self.cost = cost
+        self.decision = decision

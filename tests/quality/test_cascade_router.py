@@ -11,7 +11,8 @@ import pytest
 import respx
 from tests.conftest import OPENAI_URL, chat_json
 
-from router import InvalidRequestError, Router
+from router import InvalidRequestError, Router, RouterError
+from router.errors import AnswerCheckError
 from router.pricing import actual_cost
 from router.quality.cascade import CascadeStrategy
 from router.types import Usage
@@ -103,3 +104,31 @@ def test_validators_must_not_be_empty() -> None:
     with pytest.raises(ValueError, match="at least one validator"):
         CascadeStrategy([])
     assert Decimal(0) == 0
+
+
+def test_a_check_that_raises_is_an_answer_check_error_with_the_paid_answer(make_router: Any
+                                                                          ) -> None:
+    def broken(completion: Any, request: Any) -> bool:
+        raise RuntimeError("validator bug")
+
+    config = {**CONFIG, "ledger": "memory",
+              "budgets": [{"scope": "global", "limit": "5", "window": "month"}]}
+    router: Router = make_router(config, strategy=CascadeStrategy([broken]))
+    with respx.mock:
+        route = respx.post(OPENAI_URL).mock(side_effect=answers(
+            {"gpt-4o-mini": "The cheap answer.", "gpt-4o": "unused"}))
+        with pytest.raises(AnswerCheckError, match="'broken' raised RuntimeError: validator bug"
+                           ) as info:
+            router.complete("Explain.", max_tokens=50)
+    assert route.call_count == 1  # no escalation on a broken check
+    error = info.value
+    assert isinstance(error, RouterError)
+    assert isinstance(error.__cause__, RuntimeError)
+    assert (error.check, error.text) == ("broken", "The cheap answer.")
+    mini = router.deployments[0].price
+    assert error.cost == actual_cost(mini, Usage(20, 10)) > 0
+    assert error.decision is not None
+    [attempt] = error.decision.attempts
+    assert (attempt.model, attempt.outcome, attempt.cost) == (
+        "gpt-4o-mini", "AnswerCheckError", error.cost)
+    assert router.spend().total == error.cost  # booked, not lost

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -8,9 +9,10 @@ from pathlib import Path
 import pytest
 from tests.quality.conftest import MODELS, STRONG, WEAK
 
+from router.errors import ConfigError
 from router.quality.evaluate import run_eval
 from router.quality.replay import ReplayItem
-from router.quality.traces import TraceError
+from router.quality.traces import TraceError, read_traces
 
 
 class Always:
@@ -80,5 +82,110 @@ def test_missing_output_tokens_and_cost_is_an_error(tmp_path: Path) -> None:
            "outcomes": {STRONG: {"score": 1}, WEAK: {"score": 0}}}
     path = tmp_path / "x.jsonl"
     path.write_text(json.dumps(row) + "\n")
-    with pytest.raises(TraceError, match="neither cost nor output_tokens"):
+    with pytest.raises(TraceError, match="neither output_tokens nor cost"):
         run_eval(path, models=MODELS)
+
+
+def rows_file(tmp_path: Path, pairs: Sequence[tuple[float, float]], **extra: dict[str, object]
+              ) -> Path:
+    """A trace file with one line per (strong score, weak score), priced by tokens."""
+    rows = []
+    for i, (s, w) in enumerate(pairs):
+        outcomes: dict[str, object] = {
+            STRONG: {"score": s, "input_tokens": 100 * (i + 1), "output_tokens": 50},
+            WEAK: {"score": w, "input_tokens": 100 * (i + 1), "output_tokens": 50}}
+        outcomes.update(extra.get(str(i), {}))
+        rows.append({"id": str(i), "messages": [{"role": "user", "content": f"question {i}"}],
+                     "outcomes": outcomes})
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_progress_covers_predicting_and_replaying(tmp_path: Path) -> None:
+    seen: list[tuple[str, int, int]] = []
+    knobs = (0.8, 0.9, 0.95, 1.0)
+    run_eval(rows_file(tmp_path, [(1, 0), (1, 1), (0, 1), (1, 0)]), models=MODELS, knobs=knobs,
+             progress=lambda stage, done, total: seen.append((stage, done, total)))
+    stages = [stage for stage, _, _ in seen]
+    assert stages.index("read") < stages.index("price") < stages.index("predict") \
+        < stages.index("replay")
+    assert [s for s in seen if s[0] == "predict"][-1][1:] == (4, 4)
+    assert [s for s in seen if s[0] == "replay"][-1][1:] == (len(knobs), len(knobs))
+
+
+def test_strong_is_the_stronger_model_when_mean_scores_tie(tmp_path: Path) -> None:
+    path = rows_file(tmp_path, [(1, 1), (1, 0), (0, 1), (1, 1), (0, 0)])  # both average 0.6
+    result = run_eval(path, models=MODELS, knobs=(0.9, 1.0))
+    assert (result.strong, result.cheap) == ("gpt-4o", "gpt-4o-mini")
+    assert "tied with gpt-4o-mini" in result.chosen["strong"]
+    data = result.to_json()
+    assert data["chosen"]["strong"] == result.chosen["strong"]
+    # always-cheap already keeps 100%: the saving is everything but the cheap model's cost
+    strong, cheap = result.baselines["always:gpt-4o"], result.baselines["always:gpt-4o-mini"]
+    assert data["random_savings_at_95"] == pytest.approx(float(1 - cheap.cost / strong.cost),
+                                                         abs=1e-4)
+    assert data["random_savings_at_95"] > 0.9
+    given = run_eval(path, models=MODELS, knobs=(1.0,), strong="gpt-4o-mini", cheap="gpt-4o")
+    assert given.chosen == {"strong": "given", "cheap": "given"}
+
+
+@pytest.mark.parametrize(("strong", "hint"), [
+    ("gpt-4", "map it first with --model gpt-4="),
+    (STRONG, "the traces' name for 'gpt-4o'"),
+])
+def test_unmapped_strong_model_is_a_clear_error(tmp_path: Path, strong: str, hint: str) -> None:
+    path = rows_file(tmp_path, [(1, 0), (1, 1)])
+    with pytest.raises(ConfigError, match=r"^strong: .*not one of the mapped models "
+                                          r"\(gpt-4o, gpt-4o-mini\)") as info:
+        run_eval(path, models=MODELS, strong=strong)
+    assert hint in str(info.value)
+    with pytest.raises(ConfigError, match="^cheap: 'nope'"):
+        run_eval(path, models=MODELS, cheap="nope")
+    with pytest.raises(ConfigError, match="both 'gpt-4o'"):
+        run_eval(path, models=MODELS, strong="gpt-4o", cheap="gpt-4o")
+
+
+def test_unpriceable_line_names_file_and_line_and_is_skipped_on_request(tmp_path: Path) -> None:
+    path = rows_file(tmp_path, [(1, 0), (1, 1), (0, 1)],
+                     **{"1": {WEAK: {"score": 1, "input_tokens": 10}}})
+    with pytest.raises(TraceError, match=rf"^{re.escape(str(path))}:2: .*Mixtral.* neither "
+                                         "output_tokens nor cost"):
+        run_eval(path, models=MODELS)
+    result = run_eval(path, models=MODELS, skip_bad=True, knobs=(0.9,))
+    assert result.n == 2
+    assert [(b.line, "neither output_tokens nor cost" in b.reason) for b in result.skipped] == [
+        (2, True)]
+    # an unmapped model needs no price: it is not evaluated
+    other = rows_file(tmp_path, [(1, 0), (1, 1)], **{"0": {"gpt-3.5": {"score": 1}}})
+    assert run_eval(other, models=MODELS, knobs=(0.9,)).n == 2
+
+
+def test_outcomes_of_unmapped_models_are_reported(tmp_path: Path) -> None:
+    third = {"gpt-3.5-turbo": {"score": 0.5, "output_tokens": 3}}
+    path = rows_file(tmp_path, [(1, 0), (1, 1), (0, 1)],
+                     **{"0": third, "2": {**third, "claude": {"score": 1, "output_tokens": 3}}})
+    result = run_eval(path, models=MODELS, knobs=(0.9,))
+    assert result.unmapped == {"claude": 1, "gpt-3.5-turbo": 2}
+    assert result.to_json()["unmapped"] == {"count": 2,
+                                            "models": {"claude": 1, "gpt-3.5-turbo": 2}}
+    traces = read_traces(path, models=list(MODELS.values())).traces
+    assert run_eval(traces, models=MODELS, knobs=(0.9,)).unmapped == result.unmapped
+    full = run_eval(path, models={**MODELS, "mistral-nemo": "claude"}, knobs=(0.9,),
+                    skip_bad=True)
+    assert full.unmapped == {"gpt-3.5-turbo": 1}  # the one line naming claude is the rest...
+    assert [b.line for b in full.skipped] == [1, 2]  # ...lines without a claude outcome
+
+
+def test_each_policy_reports_quality_cost_and_shares_at_the_target(tmp_path: Path) -> None:
+    result = run_eval(tiny(tmp_path), models=MODELS, policies=[Always("cheap", "gpt-4o-mini")])
+    random = result.curves["random"].summary
+    at = random.at_target
+    assert at is not None
+    assert at.quality == pytest.approx(0.95 * 4 / 6)
+    assert at.cost == random.cost_at_target
+    assert at.shares == pytest.approx({"gpt-4o": 0.8, "gpt-4o-mini": 0.2})
+    data = result.to_json()["policies"]["random"]["at_target"]
+    assert data["shares"] == {"gpt-4o": 0.8, "gpt-4o-mini": 0.2}
+    # a policy that never gets there on its own is anchored at always-strong, like RouteLLM's
+    assert result.to_json()["policies"]["cheap"]["at_target"]["knob"] is None

@@ -89,23 +89,47 @@ def _spend_args(by: tuple[str, ...], since: dt.datetime | None,
     return kwargs
 
 
+_STAGES = {"read": "reading traces", "price": "pricing calls", "predict": "predicting",
+           "replay": "replaying settings"}
+
+
+def _plot_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """Checked before the replay, so a missing extra or folder does not cost a long run."""
+    import importlib.util
+
+    if value is None:
+        return None
+    path = Path(value)
+    if not path.parent.is_dir():
+        raise click.BadParameter(f"no such folder: {path.parent}")
+    if importlib.util.find_spec("matplotlib") is None:
+        raise CliError("--plot needs matplotlib, which is not installed: "
+                       "pip install 'router[plot]'", UNAVAILABLE)
+    return path
+
+
 @click.command("eval")
 @click.argument("traces", metavar="TRACES.jsonl")
 @click.option("-m", "--model", "pairs", multiple=True, required=True, metavar="CATALOG=TRACE",
               help="Map a catalog model to the model name used in the traces; two or more.")
 @click.option("--target", type=click.FloatRange(0, 1, min_open=True), default=0.95,
               show_default=True, help="Quality to reach, as a share of the strong model's.")
-@click.option("--strong", help="The strong model [default: best mean score].")
-@click.option("--cheap", help="The cheap model [default: lowest cost].")
+@click.option("--strong", help="The strong model, a mapped catalog name [default: best mean "
+                               "score; on a tie the catalog-stronger].")
+@click.option("--cheap", help="The cheap model, a mapped catalog name [default: lowest cost].")
 @click.option("--skip-bad", is_flag=True, help="Skip malformed trace lines (listed).")
+@click.option("--plot", "plot", metavar="OUT.png", callback=_plot_path,
+              help="Also draw every policy's cost-quality curve to this image (needs "
+                   "router[plot]).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_obj
 def eval_command(opts: Options, traces: str, pairs: tuple[str, ...], target: float,
-                 strong: str | None, cheap: str | None, skip_bad: bool, as_json: bool) -> None:
+                 strong: str | None, cheap: str | None, skip_bad: bool, plot: Path | None,
+                 as_json: bool) -> None:
     """Replay TRACES (prompts with each model's score) through the router's quality policy.
 
-    Reports APGR, CPT(50%), CPT(80%) and the savings at --target against always-strong, random
-    and oracle routing.
+    Reports, for always-strong, always-cheap, random, oracle and the router: quality, cost and
+    share of calls per model at --target, the savings there, APGR, CPT(50%) and CPT(80%).
     """
     check_file(traces, "trace file")
     models: dict[str, str] = {}
@@ -121,19 +145,24 @@ def eval_command(opts: Options, traces: str, pairs: tuple[str, ...], target: flo
                        "this build of router does not include yet", UNAVAILABLE) from None
     console = err_console()
     with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task("reading traces", total=None)
+        task = progress.add_task(_STAGES["read"], total=None)
 
         def report(stage: str, done: int, total: int) -> None:
-            progress.update(task, description=f"{stage} traces", completed=done,
+            progress.update(task, description=_STAGES.get(stage, stage), completed=done,
                             total=total or None)
 
         result = run_eval(traces, models=models, target=target, strong=strong, cheap=cheap,
                           skip_bad=skip_bad, catalog=catalog_of(opts), progress=report)
+    if plot is not None:
+        from router.quality.plot import plot_result
+
+        plot_result(result, plot)
+        console.print(f"plot written to {plot}", markup=False)
     data = _plain(result)
     if as_json:
         dump_json(data)
         return
-    _show_eval(data, target)
+    _show_eval(data)
 
 
 def _plain(value: Any) -> Any:
@@ -177,19 +206,78 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _show_eval(data: Mapping[str, Any], target: float) -> None:
-    pct = round(target * 100)
-    console = out_console()
-    table = Table(title=f"Replay of {data.get('n')} prompts: {data.get('cheap')} vs "
-                        f"{data.get('strong')}, target {pct}% of the strong model's quality")
-    for col in ("policy", "APGR", "CPT(50%)", "CPT(80%)", f"savings at {pct}%", "cost at target"):
-        table.add_column(col, overflow="fold", justify="left" if col == "policy" else "right")
-    for name, p in (data.get("policies") or {}).items():
-        table.add_row(name, _cell(p.get("apgr")), _cell(p.get("cpt50")), _cell(p.get("cpt80")),
-                      _cell(p.get(f"savings_at_{pct}")), _cell(p.get("cost_at_target")))
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _money_cell(value: Any) -> str:
+    from decimal import Decimal
+
+    return "-" if value is None else f"${Decimal(value):.4g}"
+
+
+def _show_eval(data: Mapping[str, Any], console: Any = None) -> None:
+    """Two tables: each policy where it reaches the target (quality, cost, savings, share of
+    calls per model), then the whole-curve metrics; fits 100 columns for two or three models.
+    `console`: a rich Console (default: stdout)."""
+    from decimal import Decimal
+
+    from rich import box
+
+    console = console or out_console()
+    pct = round(data["target"] * 100)
+    strong, cheap = data["strong"], data["cheap"]
+    chosen = data.get("chosen") or {}
+    console.print(f"{data['n']} prompts. strong model: {strong} ({chosen.get('strong', 'given')}); "
+                  f"cheap model: {cheap} ({chosen.get('cheap', 'given')})", markup=False)
+    baselines = data.get("baselines") or {}
+    full = baselines.get(f"always:{strong}") or {}
+    full_cost = Decimal(full.get("cost") or 0)
+    models = list(full.get("shares") or ())
+    policies = data.get("policies") or {}
+    table = Table(title=f"At {pct}% of {strong}'s quality", box=box.SIMPLE_HEAD,
+                  title_justify="left", show_edge=False, padding=(0, 1, 0, 0))
+    # Names never wrap; on a narrow terminal the model columns' headers fold instead.
+    table.add_column("policy", no_wrap=True)
+    table.add_column("min_\nquality", justify="right", no_wrap=True)
+    # (calls saved = 100% - calls to the strong model: not a column of its own)
+    for col in ("quality", "cost", "saved\ndollars"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for model in models:
+        table.add_column(f"calls to\n{model}", justify="right", overflow="fold", min_width=6)
+
+    def row(name: str, point: Mapping[str, Any] | None, setting: Any = None) -> None:
+        if point is None:
+            table.add_row(name, "-", "never", *["-"] * (2 + len(models)))
+            return
+        cost = Decimal(point["cost"])
+        shares = point.get("shares") or {}
+        table.add_row(
+            name, "-" if setting is None else f"{setting:g}", f"{point['quality']:.4g}",
+            _money_cell(cost), _pct(float(1 - cost / full_cost) if full_cost else None),
+            *(_pct(shares.get(m)) for m in models),
+        )
+
+    for name, point in baselines.items():
+        row(name, point)
+    for name, p in policies.items():
+        at = p.get("at_target")
+        row(name, at, None if name in ("random", "oracle") or at is None else at.get("knob"))
     console.print(table)
-    for name, point in (data.get("baselines") or {}).items():
-        console.print(f"{name}: quality {_cell(point.get('quality'))}, cost "
-                      f"{_cell(point.get('cost'))}", markup=False)
+    console.print()
+    curve = Table(title="Whole curve (RouteLLM)", box=box.SIMPLE_HEAD, title_justify="left",
+                  show_edge=False, padding=(0, 1, 0, 0))
+    for col in ("policy", "APGR", "CPT(50%)", "CPT(80%)"):
+        curve.add_column(col, justify="left" if col == "policy" else "right")
+    for name, p in policies.items():
+        apgr = p.get("apgr")
+        curve.add_row(name, "-" if apgr is None else f"{apgr:.3f}", _pct(p.get("cpt50")),
+                      _pct(p.get("cpt80")))
+    console.print(curve)
     for bad in data.get("skipped") or ():
         console.print(f"skipped line {bad.get('line')}: {bad.get('reason')}", markup=False)
+    unmapped = (data.get("unmapped") or {}).get("models") or {}
+    if unmapped:
+        named = ", ".join(f"{m} ({k} line{'s' if k != 1 else ''})" for m, k in unmapped.items())
+        console.print(f"not evaluated: {len(unmapped)} model(s) in the traces are not mapped: "
+                      f"{named}; add --model CATALOG=TRACE to include them", markup=False)

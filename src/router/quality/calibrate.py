@@ -3,17 +3,35 @@ on a user's own traces, found by replaying them."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from router.catalog import Catalog
+from router.catalog import Catalog, builtin_catalog
 from router.errors import ConfigError
-from router.quality.evaluate import DEFAULT_KNOBS, run_eval
+from router.quality.evaluate import DEFAULT_KNOBS, evaluate_items
 from router.quality.predictor import Predictor
-from router.quality.strategy import QualityStrategy
-from router.quality.traces import Trace
+from router.quality.replay import ReplayItem, build_items, point_of
+from router.quality.strategy import QualityReplay, QualityStrategy
+from router.quality.traces import Trace, read_traces
+from router.strategies import general_quality
 
-__all__ = ["calibrate"]
+__all__ = ["RESOLUTION", "calibrate"]
+
+#: calibrate() returns a multiple of this: finer than any difference a person would set.
+RESOLUTION = 0.0001
+
+
+def _load(traces: str | Path | Iterable[str] | Sequence[Trace], models: Mapping[str, str],
+          catalog: Catalog, skip_bad: bool) -> list[ReplayItem]:
+    if isinstance(traces, Sequence) and not isinstance(traces, str) and (
+        not traces or isinstance(traces[0], Trace)
+    ):
+        loaded = [t for t in traces if isinstance(t, Trace)]
+    else:
+        loaded = list(read_traces(traces,  # type: ignore[arg-type]
+                                  models=list(models.values()), skip_bad=skip_bad).traces)
+    return build_items(loaded, models, catalog)
 
 
 def calibrate(
@@ -31,28 +49,50 @@ def calibrate(
 
     The shipped knob map makes `min_quality=0.95` keep about 95% on the training benchmarks;
     on your traffic the share kept may differ, and this returns the setting that keeps `target`.
+    It replays `knobs` first, then bisects between the last setting that misses the target and
+    the first that reaches it, down to `RESOLUTION` (a setting costs more the higher it is, so
+    the lowest one that reaches the target is the cheapest).
 
     `models` maps catalog names to the traces' model names, as in `run_eval`. Raises
     `ConfigError` when no setting reaches the target (the strongest model alone always does,
     so this means the traces' best model is not among those mapped).
     """
-    strategy = QualityStrategy(
+    catalog = catalog or builtin_catalog()
+    unknown = [name for name in models if name not in catalog.models]
+    if len(models) < 2 or unknown:
+        raise ConfigError("map at least two catalog models to trace models"
+                          + (f"; unknown: {', '.join(unknown)}" if unknown else ""), path="models")
+    items = _load(traces, models, catalog, skip_bad)
+    policy: QualityReplay = QualityStrategy(
         reference_tokens=reference_tokens, predictor=predictor, catalog=catalog
-    )
-    result = run_eval(
-        traces,
-        models=models,
-        knobs=knobs,
-        policies=[strategy.replay_policy()],
-        catalog=catalog,
-        target=target,
-        skip_bad=skip_bad,
-    )
-    knob = result.curves["quality"].summary.knob_at_target
-    if knob is None:
+    ).replay_policy()
+    coarse = sorted(set(knobs))
+    result = evaluate_items(items, policies=[policy], knobs=coarse, target=target,
+                            strength={m: general_quality(catalog.get(m)) for m in models})
+    goal = target * result.baselines[f"always:{result.strong}"].quality
+    quality = {p.knob: p.quality for p in result.curves[policy.name].points}
+    reached = [k for k in coarse if quality[k] >= goal]
+    if not reached:
         raise ConfigError(
             f"no min_quality setting reaches {target:.0%} of {result.strong}'s quality on these "
             "traces; try a lower target",
             path="target",
         )
-    return knob
+
+    def reaches(step: int) -> bool:
+        knob = round(step * RESOLUTION, 6)
+        [route] = policy.route(items, [knob])
+        return point_of(items, route, strong=result.strong).quality >= goal
+
+    first = reached[0]
+    below = [k for k in coarse if k < first]
+    lo = math.floor((below[-1] if below else 0.0) / RESOLUTION + 1e-9)
+    hi = math.ceil(first / RESOLUTION - 1e-9)
+    # Bisection on the replayed quality: lo misses (or is 0), hi reaches.
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if reaches(mid):
+            hi = mid
+        else:
+            lo = mid
+    return round(hi * RESOLUTION, 6)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from router.errors import AnswerCheckError
 from router.strategies import Ranking, RouteContext, Strategy, general_quality
 from router.types import Completion, FinishReason, Request
 
@@ -155,11 +156,24 @@ def matches_schema(schema: Mapping[str, Any] | None = None) -> Validator:
 
 
 def user_check(fn: Check, *, name: str = "") -> Validator:
-    """Wrap a user callable: True/None pass, False or a string (the reason) fail."""
+    """Wrap a user callable: True/None pass, False or a string (the reason) fail.
+
+    A check that raises becomes `AnswerCheckError` (its exception chained), carrying the answer's
+    text: that answer was paid for, so the shell adds the cost and the decision and re-raises.
+    """
     label = name or getattr(fn, "__name__", "check")
 
     def check(completion: Completion, request: Request) -> Verdict:
-        result = fn(completion, request)
+        try:
+            result = fn(completion, request)
+        except AnswerCheckError:
+            raise
+        except Exception as exc:
+            raise AnswerCheckError(
+                f"answer check {label!r} raised {type(exc).__name__}: {exc} (the answer was "
+                "paid for; it is in .text)",
+                check=label, text=completion.text,
+            ) from exc
         if isinstance(result, Verdict):
             return result
         if result is None or result is True:

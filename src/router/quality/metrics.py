@@ -16,6 +16,7 @@ __all__ = [
     "apgr",
     "cost_at_quality",
     "cpt",
+    "point_at_quality",
     "savings_at",
     "share_at_quality",
 ]
@@ -73,18 +74,37 @@ def apgr(points: Sequence[Point], *, weak: float, strong: float) -> float:
     return (area - weak * width) / ((strong - weak) * width)
 
 
-def cost_at_quality(points: Sequence[Point], target: float) -> Decimal | None:
-    """Lowest total cost at which the curve (sorted by cost) first reaches quality `target`."""
+def point_at_quality(points: Sequence[Point], target: float) -> Point | None:
+    """Where the curve (sorted by cost) first reaches quality `target`: cost, strong share and
+    shares per model interpolated linearly from the point before; the knob is the setting that
+    reaches it. None when the curve never gets there."""
     ordered = sorted(points, key=lambda p: (p.cost, -p.quality))
     for i, point in enumerate(ordered):
         if point.quality >= target:
             if i == 0:
-                return point.cost
+                return point
             before = ordered[i - 1]
             span = point.quality - before.quality
             t = 1.0 if span == 0 else (target - before.quality) / span
-            return before.cost + Decimal(repr(t)) * (point.cost - before.cost)
+            names = dict.fromkeys([*before.shares, *point.shares])
+            return Point(
+                quality=target,
+                cost=before.cost + Decimal(repr(t)) * (point.cost - before.cost),
+                strong_share=before.strong_share + t * (point.strong_share - before.strong_share),
+                knob=point.knob,
+                shares={
+                    name: before.shares.get(name, 0.0)
+                    + t * (point.shares.get(name, 0.0) - before.shares.get(name, 0.0))
+                    for name in names
+                },
+            )
     return None
+
+
+def cost_at_quality(points: Sequence[Point], target: float) -> Decimal | None:
+    """Lowest total cost at which the curve (sorted by cost) first reaches quality `target`."""
+    point = point_at_quality(points, target)
+    return None if point is None else point.cost
 
 
 def savings_at(points: Sequence[Point], target: float, *, strong_cost: Decimal) -> float | None:

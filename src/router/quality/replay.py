@@ -136,6 +136,8 @@ def random_curve(cheap: Point, strong: Point, *, steps: int = 20) -> list[Point]
                 cost=cheap.cost + dp * (strong.cost - cheap.cost),
                 strong_share=p,
                 knob=p,
+                shares={name: (1 - p) * cheap.shares.get(name, 0.0) + p * strong.shares.get(name, 0.0)
+                        for name in dict.fromkeys([*cheap.shares, *strong.shares])},
             )
         )
     return points

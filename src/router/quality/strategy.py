@@ -14,7 +14,7 @@ request of `reference_tokens` input tokens, so quality is traded where it buys t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -43,8 +43,9 @@ __all__ = [
 #: `expected_output_tokens`); the request's own `max_tokens` would say nothing about the answer.
 REFERENCE_OUTPUT_TOKENS = 256
 
-#: Raw per-request tolerances replayed to build a knob map: 0, then 0.002 to 5 geometrically.
-TOLERANCE_SWEEP: tuple[float, ...] = (0.0, *(round(0.002 * 1.12**i, 6) for i in range(70)))
+#: Raw per-request tolerances replayed to train and to build a knob map: 0, then 0.002 to ~5
+#: in 4% steps (scripts/train_quality.py refines them further where the share kept moves).
+TOLERANCE_SWEEP: tuple[float, ...] = (0.0, *(round(0.002 * 1.04**i, 6) for i in range(200)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,11 +221,13 @@ class QualityReplay:
         self.raw = raw
         self._predictions: dict[int, tuple[object, Prediction]] = {}
 
-    def predictions(self, items: Sequence[ReplayItem]) -> list[Prediction]:
+    def predictions(
+        self, items: Sequence[ReplayItem], *, progress: Callable[[int, int], None] | None = None
+    ) -> list[Prediction]:
         """One prediction per item, cached per trace object (a sweep predicts once).
 
         A predictor with `predict_batch(list of message lists)` (the embedding variant) is
-        called once for all the missing ones.
+        called once for all the missing ones. `progress(done, total)` every 500 items.
         """
         predictor = self.strategy.predictor
         cache = self._predictions
@@ -234,10 +237,22 @@ class QualityReplay:
         if batch is not None and missing:
             found = batch([item.trace.messages for item in missing])
         else:
-            found = [predictor.predict_messages(item.trace.messages) for item in missing]
+            found = []
+            for done, item in enumerate(missing, start=1):
+                found.append(predictor.predict_messages(item.trace.messages))
+                if progress is not None and done % 500 == 0:
+                    progress(len(items) - len(missing) + done, len(items))
         for item, pred in zip(missing, found, strict=True):
             cache[id(item.trace)] = (item.trace, pred)
+        if progress is not None:
+            progress(len(items), len(items))
         return [cache[id(item.trace)][1] for item in items]
+
+    def prepare(
+        self, items: Sequence[ReplayItem], *, progress: Callable[[int, int], None] | None = None
+    ) -> None:
+        """Predict every item once before the knob sweep (the evaluator shows its progress)."""
+        self.predictions(items, progress=progress)
 
     def route(self, items: Sequence[ReplayItem], knobs: Sequence[float]) -> list[list[str]]:
         if not items:

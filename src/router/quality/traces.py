@@ -70,11 +70,16 @@ class BadLine:
 
 @dataclass(frozen=True, slots=True)
 class TraceFile:
-    """The traces read, and the lines skipped (only ever non-empty with `skip_bad=True`)."""
+    """The traces read, and the lines skipped (only ever non-empty with `skip_bad=True`).
+
+    `unmapped`: trace model name -> number of traces with an outcome for it, for the models
+    that the caller did not map (they are not evaluated; say so rather than drop them quietly).
+    """
 
     traces: tuple[Trace, ...]
     skipped: tuple[BadLine, ...] = field(default=())
     source: str = ""
+    unmapped: Mapping[str, int] = field(default_factory=dict)
 
 
 def _int_field(raw: Mapping[str, Any], key: str, where: str) -> int | None:
@@ -131,6 +136,15 @@ def parse_trace(
                 f"has no outcome for mapped model(s) {', '.join(map(repr, missing))}; "
                 f"it names {', '.join(map(repr, parsed))}"
             )
+        # A mapped outcome is priced: without the answer's length or its cost there is nothing to
+        # price it with (input tokens can be counted from the prompt, output tokens cannot).
+        unpriced = [name for name in required
+                    if parsed[name].output_tokens is None and parsed[name].cost is None]
+        if unpriced:
+            raise ValueError(
+                f"outcome(s) {', '.join(map(repr, unpriced))} give neither output_tokens nor "
+                "cost; add one of them so the call can be priced"
+            )
     except (ValueError, InvalidRequestError) as exc:
         raise TraceError(str(exc), line=line, source=source) from None
     trace_id = raw.get("id")
@@ -160,11 +174,15 @@ def read_traces(
     """Read a JSONL trace file (or an iterable of lines); blank lines are ignored.
 
     A bad line raises `TraceError` unless `skip_bad`, in which case it is listed in `skipped`.
+    With `models` (the trace model names mapped), each must have an outcome that can be priced,
+    and outcomes of other models are counted in `unmapped`.
     `progress` is called with the number of lines read so far, every 1,000 lines and at the end.
     """
     source = str(path) if isinstance(path, str | Path) else ""
     traces: list[Trace] = []
     skipped: list[BadLine] = []
+    unmapped: dict[str, int] = {}
+    mapped = set(models)
     count = 0
     seen: dict[str, int] = {}
     for count, text in enumerate(_lines(path), start=1):
@@ -185,8 +203,12 @@ def read_traces(
             continue
         seen[trace.id] = count
         traces.append(trace)
+        if mapped:
+            for name in trace.outcomes:
+                if name not in mapped:
+                    unmapped[name] = unmapped.get(name, 0) + 1
     if progress is not None:
         progress(count)
     if not traces:
         raise TraceError("no usable trace in the file", line=count, source=source)
-    return TraceFile(tuple(traces), tuple(skipped), source)
+    return TraceFile(tuple(traces), tuple(skipped), source, dict(sorted(unmapped.items())))
