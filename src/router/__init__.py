@@ -17,7 +17,7 @@ from router.breaker import (
 from router.budgets import Budget
 from router.calls import CallState
 from router.catalog import Catalog, ModelSpec, Price, builtin_catalog, load_catalog
-from router.client import ModelLifecycleWarning, Router
+from router.client import Router
 from router.decision import Attempt, Candidate, Decision, RoutingSettings, decide
 from router.deployments import Deployment, LifecycleState, Secret
 from router.errors import (
@@ -40,6 +40,7 @@ from router.errors import (
 )
 from router.ledger import Ledger, open_ledger
 from router.ledger.report import SpendReport
+from router.lifecycle import ModelLifecycleWarning
 from router.resilience import Resilience, RetryPolicy, Timeouts
 from router.strategies import (
     Best,

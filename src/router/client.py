@@ -39,15 +39,11 @@ from router.strategies import Filter, StrategyLike, resolve_strategy
 from router.streaming import AsyncReplyStream, ReplyStream
 from router.types import Reply, Request
 
-__all__ = ["ModelLifecycleWarning", "Router"]
+__all__ = ["Router"]
 
 log = logging.getLogger("router")
 
 Clock = Callable[[], dt.datetime]
-
-
-class ModelLifecycleWarning(UserWarning):
-    """A configured deployment is deprecated (shutdown announced) or already retired."""
 
 
 def _utcnow() -> dt.datetime:
@@ -372,7 +368,7 @@ class Router:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def _warn_lifecycle(self) -> None:
-        warn_notices(notices(self._deployments, self._clock().date()), ModelLifecycleWarning)
+        warn_notices(notices(self._deployments, self._clock().date()))
 
     def close(self) -> None:
         """Close the sync HTTP connections of every adapter (and the ledger the router opened)."""

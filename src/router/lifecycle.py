@@ -20,10 +20,14 @@ from dataclasses import dataclass
 from router.catalog import Catalog, Lifecycle
 from router.deployments import Deployment, LifecycleState
 
-__all__ = ["Notice", "notices", "substitute_retired", "warn_notices"]
+__all__ = ["ModelLifecycleWarning", "Notice", "notices", "substitute_retired", "warn_notices"]
 
 log = logging.getLogger("router")
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+class ModelLifecycleWarning(UserWarning):
+    """A configured deployment is deprecated (shutdown announced) or already retired."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +75,7 @@ def notices(deployments: Iterable[Deployment], today: dt.date) -> list[Notice]:
     return out
 
 
-def warn_notices(found: Sequence[Notice], category: type[Warning]) -> None:
+def warn_notices(found: Sequence[Notice], category: type[Warning] = ModelLifecycleWarning) -> None:
     """Log and warn each notice; the warning points at the first caller outside this package
     (`Router(...)` and `Router.from_config(...)` alike), not at the router's own code."""
     if not found:

@@ -14,10 +14,11 @@ from typing import Any
 import click
 from rich.console import Console
 
-from router.client import ModelLifecycleWarning, Router
+from router.client import Router
 from router.decision import Decision
 from router.errors import ConfigError, InvalidRequestError, NoRouteError, RouterError
 from router.ledger import Ledger, LedgerURL, parse_ledger_url
+from router.lifecycle import ModelLifecycleWarning
 from router.money import format_usd
 from router.settings import resolve
 
