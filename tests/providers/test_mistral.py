@@ -43,6 +43,19 @@ def test_a_self_hosted_mistral_server_after_the_api_retirement() -> None:
     assert "retired" in reply.decision.excluded_deployments["mistral-nemo@mistral"]
 
 
+def test_a_base_url_ending_in_v1_is_the_same_server() -> None:
+    # OpenAI-style roots end in /v1; the mistralai SDK adds /v1 itself: either spelling works
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        router = Router({"deployments": [
+            {"model": "mistral-nemo", "provider": "mistral", "base_url": "http://nemo.internal:8000/v1/",
+             "api_key": "k"}]}, env={}, clock=frozen())
+    with respx.mock:
+        route = respx.post("http://nemo.internal:8000/v1/chat/completions").respond(json=chat_json())
+        router.complete("hi", max_tokens=5)
+    assert route.called
+
+
 def test_cached_tokens_from_untyped_usage_fields() -> None:
     router = make("mistral")
     body = chat_json(prompt_tokens=1000, completion_tokens=10, cached=800)

@@ -51,7 +51,8 @@ class MistralProvider(Provider):
         dep = self.deployment
         return Mistral(
             api_key=dep.api_key.get() if dep.api_key else "unused",
-            server_url=dep.request_url,
+            # The SDK adds /v1 itself; an OpenAI-style root (".../v1") names the same server.
+            server_url=dep.request_url.removesuffix("/v1"),
             # Typed for httpx2; plain httpx clients work and let respx intercept.
             # Both are given so that the SDK makes none of its own; one of them stays unused.
             client=self._http_client(),  # type: ignore[arg-type]
