@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -18,6 +19,9 @@ MODELS = {"gpt-4o": STRONG, "gpt-4o-mini": WEAK}
 
 
 def _find_data() -> Path | None:
+    given = os.environ.get("ROUTER_RESEARCH_DATA")  # the folder holding routellm/
+    if given:
+        return Path(given) / "routellm"
     for parent in [ROOT, *ROOT.parents]:
         candidate = parent / "shared" / "data" / "routellm"
         if candidate.is_dir():
@@ -39,7 +43,8 @@ def _script(name: str) -> ModuleType:
 def data_root() -> Path:
     found = _find_data()
     if found is None:
-        pytest.skip("../shared/data/routellm is not beside the repository")
+        pytest.skip("../shared/data/routellm is not beside the repository (or set "
+                    "ROUTER_RESEARCH_DATA to the folder that holds routellm/)")
     return found
 
 
