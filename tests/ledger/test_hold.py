@@ -3,6 +3,7 @@ that model's own budget; a settlement the ledger refuses is kept and retried bef
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import warnings
@@ -16,6 +17,7 @@ from tests.ledger.helpers import NOW, MovingClock, config
 
 from router import LedgerError, Router, ServerError
 from router.ledger import Balance, Limit, MemoryLedger, Outcome
+from router.ledger.hold import _Op
 from router.mock import mock_transport
 
 D = Decimal
@@ -166,20 +168,21 @@ def test_a_settlement_the_ledger_refused_is_kept_and_recorded_before_the_next_ca
     first = router.complete("Explain tides.", models=["gpt-4o"], max_tokens=50)
     assert router._budgets.pending == 1
     provider.during = None
+    paid = [first.cost]
     if policy == "fail_closed":  # no call starts while spend is unrecorded
         with pytest.raises(LedgerError, match="could not record 1 settlement"):
             router.complete("Explain tides.", models=["gpt-4o"], max_tokens=50)
         assert provider.served == ["gpt-4o"]
-    else:
-        router.complete("Explain tides.", models=["gpt-4o"], max_tokens=50)
-        assert router._budgets.pending == 1
+    else:  # the call goes ahead unbudgeted, and its spend is booked once the ledger is back
+        paid.append(router.complete("Explain tides.", models=["gpt-4o"], max_tokens=50).cost)
+        assert router._budgets.pending == 2
     ledger.down = False
-    last = router.complete("Explain tides.", models=["gpt-4o"], max_tokens=50)
+    paid.append(router.complete("Explain tides.", models=["gpt-4o"], max_tokens=50).cost)
     assert router._budgets.pending == 0
     recorded = ledger.balances([GLOBAL])[GLOBAL]
     assert recorded.reserved == 0
-    assert recorded.spent == first.cost + last.cost  # fail_open's middle call went unbudgeted
-    assert [e.cost for e in ledger.entries()] == [first.cost, last.cost]
+    assert recorded.spent == sum(paid)
+    assert [e.cost for e in ledger.entries()] == paid
 
 
 def test_close_retries_what_is_pending_and_says_what_is_lost(
@@ -196,3 +199,95 @@ def test_close_retries_what_is_pending_and_says_what_is_lost(
     router.close()
     assert router._budgets.pending == 0
     assert len(list(ledger.entries())) == 2
+
+
+class Slow(MemoryLedger):
+    """A memory ledger whose async operations take a while, as SQLite's and Redis's do."""
+
+    runs_inline = False
+
+    async def _offload(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.05)
+        return fn(*args, **kwargs)
+
+
+async def test_a_settlement_whose_caller_is_cancelled_still_lands(make: Any) -> None:
+    ledger = Slow()
+    router = make([{"scope": "global", "limit": "1"}], ledger=ledger)
+    guard = router._budgets
+    limit = Limit("global", D(1), (GLOBAL,))
+    res = ledger.reserve([limit], D("0.5"), ttl=60)
+
+    def settle() -> Any:
+        yield _Op("settle", (res, D("0.1")), {"outcome": Outcome.FAILED})
+
+    task = asyncio.ensure_future(guard._adrive(settle()))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.1)
+    assert ledger.balances([GLOBAL])[GLOBAL] == Balance(D("0.1"), D(0))
+
+
+async def test_a_kept_settlement_survives_a_cancelled_flush(make: Any, provider: MiniDown) -> None:
+    ledger = Flaky()
+    router = make([{"scope": "global", "limit": "1"}], ledger=ledger)
+    provider.during = lambda model: setattr(ledger, "down", True)
+    first = await router.acomplete("Explain tides.", models=["gpt-4o"], max_tokens=50)
+    assert router._budgets.pending == 1
+    provider.during, ledger.down = None, False
+    # the ledger is back, but slow: the next call is cancelled while the kept settlement lands
+    ledger.runs_inline = False  # type: ignore[misc]
+    ledger._offload = Slow._offload.__get__(ledger)  # type: ignore[method-assign]
+    task = asyncio.ensure_future(router.acomplete("Explain tides.", models=["gpt-4o"],
+                                                  max_tokens=50))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.1)
+    assert router._budgets.pending == 0
+    assert ledger.balances([GLOBAL])[GLOBAL] == Balance(first.cost, D(0))
+
+
+class MiniGarbles(MiniDown):
+    """gpt-4o-mini answers 200 with tool-call arguments that are not JSON: billed, then the call
+    falls back to gpt-4o."""
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        model = json.loads(request.content)["model"]
+        self.served.append(model)
+        if model != "gpt-4o-mini":
+            return self.inner.handle_request(request)
+        return httpx.Response(200, json={
+            "id": "x", "object": "chat.completion", "created": 1, "model": model,
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+                "role": "assistant", "content": None, "tool_calls": [{
+                    "id": "c1", "type": "function",
+                    "function": {"name": "lookup", "arguments": '{"query": "tid'}}]}}],
+            "usage": {"prompt_tokens": 60, "completion_tokens": 20, "total_tokens": 80}})
+
+
+TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {
+    "type": "object", "properties": {"query": {"type": "string"}}}}}]
+
+
+@pytest.mark.parametrize("budgets", [[{"scope": "global", "limit": "1"}], []])
+def test_each_deployment_a_call_spent_on_gets_its_own_entry(budgets: list[dict[str, Any]]) -> None:
+    provider = MiniGarbles()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        router = Router(config(budgets), transport=provider.transport(), clock=MovingClock(),
+                        env={})
+    reply = router.complete("Look up tides.", models=PAIR, tools=TOOLS, max_tokens=50)
+    assert provider.served == ["gpt-4o-mini", "gpt-4o"]
+    garbled, answered = reply.decision.attempts
+    assert garbled.cost > 0  # the provider billed the unusable answer
+    entries = [(e.model, e.deployment, e.outcome, e.cost) for e in router.ledger.entries()]
+    assert entries == [("gpt-4o-mini", "gpt-4o-mini@openai", Outcome.FAILED, garbled.cost),
+                       ("gpt-4o", "gpt-4o@openai", Outcome.OK, answered.cost)]
+    report = router.spend()
+    assert {(r.model, r.cost) for r in report.by_model} == {
+        ("gpt-4o-mini", garbled.cost), ("gpt-4o", answered.cost)}
+    router.close()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
+import functools
 import logging
 import os
 import threading
@@ -22,7 +24,8 @@ from router.budgets import Applied, Budget, CallScope, apply_budgets
 from router.decision import Decision
 from router.deployments import Deployment
 from router.errors import BudgetExceeded, LedgerError, NoRouteError
-from router.ledger import Labels, Ledger, MemoryLedger
+from router.ledger import Labels, Ledger, Limit, MemoryLedger, Outcome
+from router.ledger.base import MAX_UNITS, from_units
 from router.ledger.hold import LEFT, Flow, Hold, _Op
 from router.ledger.report import ExportFormat, SpendReport, export_entries, spend_report
 from router.types import Request
@@ -48,6 +51,13 @@ class Routing:
 
 
 _NOTHING, _NO_LABELS = Applied(), Labels()
+_READS = frozenset({"balances", "scan"})
+_WRITES = frozenset({"settle", "record", "book"})  # spend that must not be lost
+_CEILING = from_units(MAX_UNITS)
+
+
+def _no_ceiling(limits: Sequence[Limit]) -> tuple[Limit, ...]:
+    return tuple(dataclasses.replace(limit, limit=_CEILING) for limit in limits)
 
 
 class BudgetGuard:
@@ -122,25 +132,31 @@ class BudgetGuard:
                               if user or team or tags else _NO_LABELS)
 
     def _flush_flow(self) -> Flow:
-        """Retry the settlements the ledger refused earlier, oldest first; when it still refuses,
-        the reservation after this fails too (fail_closed) or goes ahead unbudgeted (fail_open)."""
-        with self._pending_lock:
-            ops, self._pending = self._pending, []
-        for i, op in enumerate(ops):
+        """Retry the settlements the ledger refused earlier, oldest first, one at a time (a call
+        cancelled meanwhile leaves the rest waiting); when the ledger still refuses, the
+        reservation after this fails too (fail_closed) or goes ahead unbudgeted (fail_open)."""
+        done_count = 0
+        while True:
+            with self._pending_lock:
+                if not self._pending:
+                    break
+                op = self._pending.pop(0)
             try:
                 done = yield _Op(op.method, op.args, op.kwargs, fallback=LEFT)
             except LedgerError:
                 done = LEFT
             if done is LEFT:
                 with self._pending_lock:
-                    self._pending[:0] = ops[i:]
+                    self._pending.insert(0, op)
+                    left = len(self._pending)
                 if not self._fail_open:
                     raise LedgerError(
-                        f"the ledger at {self.ledger.url} could not record {len(ops) - i} "
+                        f"the ledger at {self.ledger.url} could not record {left} "
                         "settlement(s) of earlier calls; no call starts until it can")
                 return
-        if ops:
-            log.info("the ledger recorded %d settlement(s) it had refused", len(ops))
+            done_count += 1
+        if done_count:
+            log.info("the ledger recorded %d settlement(s) it had refused", done_count)
 
     @property
     def pending(self) -> int:
@@ -178,7 +194,7 @@ class BudgetGuard:
         """Carry out a call's last ledger operation; never raises (the call is over). A refused
         settlement is kept for later, a refused release left to expire after the TTL."""
         try:
-            getattr(self.ledger, op.method)(*op.args, **op.kwargs)
+            self._sync(op)(*op.args, **op.kwargs)
         except Exception as exc:  # the call's outcome must not be masked by the ledger's
             self._ended_badly(op, exc)
 
@@ -188,7 +204,7 @@ class BudgetGuard:
             return
         try:
             # Shielded: a task cancelled again while settling still records its spend.
-            await asyncio.shield(getattr(self.ledger, "a" + op.method)(*op.args, **op.kwargs))
+            await self._aperform(op)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -213,7 +229,7 @@ class BudgetGuard:
                 return stop.value
             reply, error = None, None
             try:
-                reply = getattr(self.ledger, op.method)(*op.args, **op.kwargs)
+                reply = self._sync(op)(*op.args, **op.kwargs)
             except LedgerError as exc:
                 reply, error = self._ledger_down(op, exc)
             except BudgetExceeded as exc:
@@ -235,25 +251,47 @@ class BudgetGuard:
             except BudgetExceeded as exc:
                 error = exc
 
+    def _sync(self, op: _Op) -> Callable[..., Any]:
+        return self._book if op.method == "book" else getattr(self.ledger, op.method)
+
     async def _aperform(self, op: _Op) -> Any:
         if getattr(self.ledger, "runs_inline", False):  # nothing to await: nothing to cancel
-            return getattr(self.ledger, op.method)(*op.args, **op.kwargs)
-        call = getattr(self.ledger, "a" + op.method)(*op.args, **op.kwargs)
-        if op.method != "reserve":
-            return await call
-        # A reservation made while its caller is being cancelled must not wait for the TTL.
-        task = asyncio.ensure_future(call)
+            return self._sync(op)(*op.args, **op.kwargs)
+        work = self._abook if op.method == "book" else getattr(self.ledger, "a" + op.method)
+        task = asyncio.ensure_future(work(*op.args, **op.kwargs))
+        if op.method in _READS:
+            return await task
+        # Shielded: a write whose caller is cancelled still completes, and what it leaves is
+        # taken care of (a reservation released, a refused settlement kept for later).
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
-            task.add_done_callback(self._release_orphan)
+            task.add_done_callback(functools.partial(self._orphaned, op))
             raise
 
-    def _release_orphan(self, task: asyncio.Future[Any]) -> None:
-        if not task.cancelled() and task.exception() is None:
+    def _orphaned(self, op: _Op, task: asyncio.Future[Any]) -> None:
+        failed = task.cancelled() or task.exception() is not None
+        if failed:
+            if op.method in _WRITES:
+                self._defer(op, asyncio.CancelledError() if task.cancelled()
+                            else task.exception() or LedgerError("unknown"))
+        elif op.method == "reserve":
             release = asyncio.ensure_future(self.ledger.arelease(task.result()))
             self._background.add(release)
             release.add_done_callback(self._background.discard)
+
+    def _book(self, limits: Sequence[Limit], cost: Decimal, *, outcome: Outcome, model: str | None,
+              deployment: str | None, labels: Labels) -> bool:
+        """Book spend that was never reserved (made while the ledger was down, under fail_open):
+        a reservation without a ceiling on the same counters, settled at once."""
+        res = self.ledger.reserve(_no_ceiling(limits), cost, ttl=self.ttl, labels=labels)
+        return self.ledger.settle(res, cost, outcome=outcome, model=model, deployment=deployment)
+
+    async def _abook(self, limits: Sequence[Limit], cost: Decimal, *, outcome: Outcome,
+                     model: str | None, deployment: str | None, labels: Labels) -> bool:
+        res = await self.ledger.areserve(_no_ceiling(limits), cost, ttl=self.ttl, labels=labels)
+        return await self.ledger.asettle(res, cost, outcome=outcome, model=model,
+                                         deployment=deployment)
 
     def _ledger_down(self, op: _Op, exc: LedgerError) -> tuple[Any, LedgerError | None]:
         """What the flow gets back: the error (fail_closed), or the op's fallback (fail_open)."""

@@ -4,7 +4,8 @@ A call holds the worst case of its next attempt in the budgets of that attempt's
 a fallback moves to a deployment under other budgets (another model with its own budget, say),
 what the call spent so far is settled to the budgets it was held in, and the new deployment's
 budgets are reserved before the attempt is sent: each model's and deployment's budget pays for, and
-refuses, its own attempts.
+refuses, its own attempts. Each deployment a call used gets its own entry, so spend by model and
+deployment is exact.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class Hold:
         self._labels = labels if labels is not None else (
             reservation.labels if reservation is not None else Labels())
         self._deployment = decision.deployment  # whose budgets `reservation` holds
+        self._model = decision.model
         self._base = _ZERO  # what the call had spent when `reservation` was made
         self._call: CallState | None = None
         self._closed = False
@@ -109,21 +111,18 @@ class Hold:
         if not self._held_enough(total):
             await self._guard._adrive(self._cover_flow(total))
 
-    def _limits(self, deployment: str) -> tuple[Limit, ...]:
+    def _limits(self, deployment: str | None) -> tuple[Limit, ...]:
         assert self._applied is not None
-        return tuple(b.limit for b in self._applied.for_candidate(deployment))
+        return tuple(b.limit for b in self._applied.for_candidate(deployment or ""))
 
     def _move_flow(self, call: CallState, candidate: Candidate) -> Flow:
-        """Hold `candidate`'s worst case in its deployment's budgets, settling what the call
-        spent under the budgets held so far when they differ."""
-        limits, res = self._limits(candidate.deployment), self.reservation
-        if res is not None and limits == res.limits:  # the same budgets: only the amount grows
-            self._deployment = candidate.deployment
-            yield from self._cover_flow(call.spent + candidate.worst_case_cost)
-            return
-        if res is not None:
-            op = self._settle_op(call, Outcome.FAILED)
-            self.reservation = None
+        """Settle what the call spent on the deployment it leaves (to that deployment's budgets,
+        under its name), then hold `candidate`'s worst case in its own deployment's budgets."""
+        op = self._segment_op(call, Outcome.FAILED)
+        self.reservation = None
+        if op is not None and op.method == "release":
+            yield _Op("release", op.args)  # nothing was spent there; a failed release expires
+        elif op is not None:
             try:
                 done = yield _Op(op.method, op.args, op.kwargs, fallback=LEFT)
             except LedgerError as exc:  # fail_closed: this call ends here, its spend is kept
@@ -131,8 +130,10 @@ class Hold:
                 raise
             if done is LEFT:  # fail_open: go on, and record the spend when the ledger is back
                 self._guard._defer(op, LedgerError("the ledger is unavailable"))
-        self._base, self._deployment = call.spent, candidate.deployment
-        self.reservation = yield _Op("reserve", (limits, candidate.worst_case_cost),
+        self._base = call.spent
+        self._deployment, self._model = candidate.deployment, candidate.model
+        self.reservation = yield _Op("reserve", (self._limits(candidate.deployment),
+                                                 candidate.worst_case_cost),
                                      {"ttl": self._guard.ttl, "labels": self._labels})
 
     def _moves(self, action: Try) -> bool:
@@ -169,61 +170,67 @@ class Hold:
 
     # -- when the call ends -----------------------------------------------------------------
 
-    def _settle_op(self, call: CallState | None, outcome: Outcome) -> _Op:
-        """Settle (or release, when nothing was spent and the call did not succeed) what the
-        call spent since the current reservation was made."""
-        res = self.reservation
-        assert res is not None
-        spent = call.spent - self._base if call is not None else _ZERO
+    def _segment_op(self, call: CallState | None, outcome: Outcome) -> _Op | None:
+        """Settle what the call spent on the current deployment (or release when it spent nothing
+        there and did not succeed). Spent while nothing was held (the ledger was down under
+        fail_open): booked to that deployment's budgets once the ledger is back."""
+        res, spent = self.reservation, (call.spent if call is not None else _ZERO) - self._base
+        names = {"model": self._model, "deployment": self._deployment}
+        if res is None:
+            if spent > 0 and self._applied is not None:
+                return _Op("book", (self._limits(self._deployment), spent),
+                           {"outcome": outcome, "labels": self._labels, **names})
+            return None
         if outcome is not Outcome.OK and spent == 0:
             return _Op("release", (res,))
-        last = call.attempts[-1] if call is not None and call.attempts else None
-        model = last.model if last else self._decision.model
-        deployment = last.deployment if last else self._decision.deployment
-        return _Op("settle", (res, spent),
-                   {"outcome": outcome, "model": model, "deployment": deployment})
+        return _Op("settle", (res, spent), {"outcome": outcome, **names})
 
-    def _close_op(self, exc: BaseException | None) -> _Op | None:
+    def _record_ops(self, call: CallState | None, outcome: Outcome) -> list[_Op]:
+        """The entries of a call no budget applies to: one per deployment it spent on."""
+        spent_on: dict[tuple[str, str], Decimal] = {}
+        for attempt in call.attempts if call is not None else ():
+            if attempt.cost:
+                key = (attempt.deployment, attempt.model)
+                spent_on[key] = spent_on.get(key, _ZERO) + attempt.cost
+        last = list(spent_on)[-1] if spent_on else None
+        return [_Op("record", (cost,), {
+            "outcome": outcome if key == last else Outcome.FAILED, "model": key[1],
+            "deployment": key[0], "labels": self._record}) for key, cost in spent_on.items()]
+
+    def _close_ops(self, exc: BaseException | None) -> list[_Op]:
         if self._closed:
-            return None
+            return []
         self._closed = True
-        res, call = self.reservation, self._call
-        if res is None and self._record is None:
-            return None
         if exc is None:
             outcome = Outcome.OK
         elif isinstance(exc, asyncio.CancelledError | GeneratorExit | KeyboardInterrupt):
             outcome = Outcome.CANCELLED
         else:
             outcome = Outcome.FAILED
-        if res is not None:
-            return self._settle_op(call, outcome)
-        spent = call.spent if call is not None else _ZERO
-        if outcome is not Outcome.OK and spent == 0:
-            return None
-        last = call.attempts[-1] if call is not None and call.attempts else None
-        return _Op("record", (spent,), {
-            "outcome": outcome, "model": last.model if last else self._decision.model,
-            "deployment": last.deployment if last else self._decision.deployment,
-            "labels": self._record})
+        if self._record is not None:
+            return self._record_ops(self._call, outcome)
+        op = self._segment_op(self._call, outcome)
+        return [] if op is None else [op]
 
     def close(self, exc: BaseException | None = None) -> None:
         """Settle at the call's spend (or release when a failed call spent nothing). Never raises:
         a settlement the ledger refuses is kept and retried before this router's next
         reservation (see `BudgetGuard.pending`)."""
-        op = self._close_op(exc)
-        if op is None:
+        ops = self._close_ops(exc)
+        if not ops:
             return
-        self._guard._finish(op)
+        for op in ops:
+            self._guard._finish(op)
         hooks = self._guard._hooks
         if hooks is not None:  # what the budgets have left, for hooks that watch
             hooks.budgets_after(self._guard.ledger, self.reservation)
 
     async def aclose(self, exc: BaseException | None = None) -> None:
-        op = self._close_op(exc)
-        if op is None:
+        ops = self._close_ops(exc)
+        if not ops:
             return
-        await self._guard._afinish(op)
+        for op in ops:
+            await self._guard._afinish(op)
         hooks = self._guard._hooks
         if hooks is not None:
             await hooks.abudgets_after(self._guard.ledger, self.reservation)
