@@ -237,6 +237,11 @@ def decide(
         kinds.update(dict.fromkeys(ranking.excluded, "strategy"))
         order = _group_by_model(ranking.order)
         notes += ranking.notes
+    notes += [
+        f"the {name} tokenizer is not installed: input tokens counted as UTF-8 bytes, an upper "
+        "bound, so estimates run high (pip install 'router[tokenizers]' for exact counts)"
+        for name in ctx.tokens.byte_bound
+    ]
     if order and order[0].output_capped:
         c = order[0]
         notes.append(
