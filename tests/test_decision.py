@@ -269,11 +269,28 @@ def test_filters_and_plain_function_strategies(router: Router) -> None:
     assert router.route("hi", strategy=most_expensive).model == "gpt-4o"
 
 
-def test_unknown_strategy_is_a_config_error(router: Router) -> None:
+def test_an_unknown_strategy_argument_is_an_invalid_request(router: Router) -> None:
+    from router.errors import ConfigError, InvalidRequestError
+
+    for call in (router.route, router.complete):
+        with pytest.raises(InvalidRequestError, match="strategy: unknown strategy 'fastest'; use one of ") as info:
+            call("hi", strategy="fastest")
+        assert info.value.field == "strategy"
+        assert "cheapest" in str(info.value)
+        assert "best" in str(info.value)
+        assert not isinstance(info.value, ConfigError)
+    with pytest.raises(InvalidRequestError, match="strategy: expected a strategy name"):
+        router.route("hi", strategy=42)  # type: ignore[arg-type]
+
+
+def test_an_unknown_strategy_in_the_config_stays_a_config_error() -> None:
     from router.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="unknown strategy 'smartest'"):
-        router.route("hi", strategy="smartest")
+    cfg = {"deployments": [{"model": "gpt-4o-mini", "provider": "openai", "api_key": "k"}],
+           "routing": {"strategy": "fastest"}}
+    with pytest.raises(ConfigError, match="routing.strategy: unknown strategy 'fastest'") as info:
+        Router(cfg, env={})
+    assert info.value.path == "routing.strategy"
 
 
 def test_decide_is_pure() -> None:

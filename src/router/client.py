@@ -35,7 +35,7 @@ from router.options import RequestOptions, check_options, parse_models, split_sc
 from router.providers import HttpStack, Provider, make_provider
 from router.resilience import Resilience
 from router.settings import resolve_config
-from router.strategies import Filter, StrategyLike, resolve_strategy
+from router.strategies import Filter, StrategyLike, call_strategy, resolve_strategy
 from router.streaming import AsyncReplyStream, ReplyStream
 from router.types import Reply, Request
 
@@ -178,7 +178,7 @@ class Router:
         if models is not None:
             models, moved = substitute_retired(parse_models(models), self._deployments, today,
                                                self._catalog)
-        chosen = self._strategy if strategy is None else resolve_strategy(strategy)
+        chosen = self._strategy if strategy is None else call_strategy(strategy)
         wanted = None if models is None else list(models)
         unavailable = self._unavailable()
 
