@@ -50,8 +50,6 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-
-
 class Router:
     """Routes each request to the cheapest deployment that can take it within its budget.
 
@@ -99,7 +97,8 @@ class Router:
         longest = max((d.timeout for d in self._deployments), default=0.0)
         deadline = (resilience.timeouts if resilience else
                     cfg.timeouts.timeouts(longest_attempt=longest)).total
-        check_ttl(cfg.reservation_ttl, deadline, budgets=cfg.budgets, source=source)
+        check_ttl(cfg.reservation_ttl, deadline, budgets=cfg.budgets, source=source, settings=()
+                  if resilience else cfg.timeouts.deadline_settings(self._deployments))
         self._owns_ledger = ledger is None
         ledger = ledger or open_ledger(cfg.ledger, clock=time.time if clock is _utcnow
                                        else lambda: self._clock().timestamp())
