@@ -309,7 +309,7 @@ class CallState:
         if cost > candidate.worst_case_cost:
             log.warning(
                 "%s reported usage above the worst case the router allowed (%s > %s)",
-                candidate.deployment, cost, candidate.worst_case_cost,
+                candidate.deployment, format_usd(cost), format_usd(candidate.worst_case_cost),
             )
         if self.resilience.breaker is not None:
             self.resilience.breaker.record_success(candidate.deployment)

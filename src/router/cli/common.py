@@ -19,7 +19,7 @@ from router.decision import Decision
 from router.errors import ConfigError, InvalidRequestError, NoRouteError, RouterError
 from router.ledger import Ledger, LedgerURL, parse_ledger_url
 from router.lifecycle import ModelLifecycleWarning
-from router.money import format_usd
+from router.money import format_usd, plain_usd
 from router.settings import resolve
 
 __all__ = [
@@ -126,7 +126,7 @@ def dump_json(data: Any) -> None:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value else "0"
+        return plain_usd(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, set | frozenset | tuple):
