@@ -481,11 +481,18 @@ def test_bad_input_is_one_line_and_changes_nothing(tmp_path: Path, monkeypatch: 
     assert sorted((p.name, p.stat().st_mtime_ns) for p in tmp_path.iterdir()) == before
 
 
-def test_debug_lets_the_traceback_through(tmp_path: Path) -> None:
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("deployments: 5\n")
+    plain = CliRunner().invoke(cli, ["config", "check", str(path)])
     result = CliRunner().invoke(cli, ["--debug", "config", "check", str(path)])
-    assert isinstance(result.exception, ConfigError)
+    assert plain.exit_code == result.exit_code == 2  # bad input, with or without --debug
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "router.errors.ConfigError: " in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1] == plain.stderr.rstrip()  # then the one line
+    # Every documented code survives --debug: usage (2), refused (1).
+    assert CliRunner().invoke(cli, ["--debug", "--today", "tomorrow", "models"]).exit_code == 2
+    assert CliRunner().invoke(cli, ["--debug", "route", "hi", "--budget", "0.0000001"]).exit_code == 1
 
 
 def test_main_without_the_cli_extra(monkeypatch: Any, capsys: Any) -> None:
