@@ -508,3 +508,25 @@ def test_main_without_the_cli_extra(monkeypatch: Any, capsys: Any) -> None:
 def test_resolve_used_by_the_cli_matches_the_router(config: Path) -> None:
     assert [d.model for d in resolve(str(config), env={}).config.deployments] == [
         "gpt-4o-mini", "gpt-4o", "mistral-nemo"]
+
+
+def test_a_misspelt_router_variable_is_one_clean_warning_line(
+    config: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("ROUTER_LEDGR", f"sqlite:///{tmp_path / 'spend.db'}")
+    expected = ("router: warning: environment variable ROUTER_LEDGR is not a config key and is "
+                "ignored; did you mean ROUTER_LEDGER?")
+    for args in (["models", "gpt-4o"], ["route", "hi"], ["--config", str(config), "spend"],
+                 ["config", "check", str(config)]):
+        result = run(*args)
+        lines = [line for line in result.stderr.splitlines() if "ROUTER_LEDGR" in line]
+        assert len(lines) == 1, (args, result.stderr)  # once, even where the config is read twice
+        assert lines[0].startswith(expected), (args, result.stderr)
+        assert "ConfigWarning" not in result.stderr
+        assert ".py:" not in result.stderr  # not Python's `file.py:46: ConfigWarning` format
+    result = run("config", "check", str(config), "--json")
+    data = json.loads(result.output)
+    assert result.exit_code == 1
+    assert data["ok"] is False
+    assert any(p.startswith("environment variable ROUTER_LEDGR is not a config key")
+               for p in data["problems"])

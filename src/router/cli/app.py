@@ -6,11 +6,13 @@ import datetime as dt
 import os
 import sys
 import traceback
+import warnings
 from typing import Any, NoReturn
 
 import click
 
-from router.cli.common import BAD_INPUT, Options, check_file, classify
+from router.cli.common import BAD_INPUT, Options, check_file, classify, warn
+from router.settings import ConfigWarning
 
 __all__ = ["cli"]
 
@@ -35,7 +37,12 @@ class RouterGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                # Warnings raised while a command runs (a misspelt ROUTER_* variable) are one
+                # clean line each, like the command's own, not Python's two-line format.
+                warnings.simplefilter("always", ConfigWarning)
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort):
             raise
         except BrokenPipeError:  # `router models | head`: the reader left; say nothing more
@@ -49,6 +56,11 @@ class RouterGroup(click.Group):
         except Exception as exc:
             code, line = classify(exc)
             _fail(f"router: error: {line}", code, debug)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    warn(str(message))
 
 
 def _fail(line: str, code: int, debug: bool) -> NoReturn:
