@@ -21,3 +21,16 @@ def test_the_contract_names_exist() -> None:
     for cls in (BudgetExceeded, ConfigError, NoRouteError, ProviderError):
         assert issubclass(cls, RouterError)
     assert callable(Router.from_config)
+
+
+def test_every_error_class_is_exported_at_the_top_level() -> None:
+    import inspect
+
+    import router.errors
+
+    errors = {name for name, value in vars(router.errors).items()
+              if inspect.isclass(value) and issubclass(value, router.RouterError)}
+    assert errors == set(router.errors.__all__)  # the error module lists all of its errors
+    assert errors - set(router.__all__) == set()  # and `from router import X` works for each
+    for name in errors:
+        assert getattr(router, name) is getattr(router.errors, name)
