@@ -36,6 +36,7 @@ __all__ = [
     "RouterConfig",
     "RoutingConfig",
     "build_deployments",
+    "builtin_key_hint",
     "default_config",
     "interpolate_env",
     "load_config",
@@ -282,6 +283,18 @@ def default_config(env: Mapping[str, str]) -> dict[str, Any]:
              "base_url": "https://openrouter.ai/api/v1"},
         ]
     }
+
+
+def builtin_key_hint(env: Mapping[str, str]) -> str | None:
+    """Why the built-in config serves nothing when the only key the environment holds is
+    `MISTRAL_API_KEY` (`None` otherwise)."""
+    if not env.get("MISTRAL_API_KEY", "").strip() or any(
+            env.get(name, "").strip() for name in ("OPENAI_API_KEY", "OPENROUTER_API_KEY")):
+        return None
+    return ("MISTRAL_API_KEY is set, but the built-in config has no deployment on Mistral's API "
+            "(Mistral retired NeMo there on 2026-07-31, and no other built-in model runs there): "
+            "for a Mistral-hosted model pass a config with one, such as "
+            "examples/mistral-successor.yaml; for NeMo set OPENROUTER_API_KEY")
 
 
 def build_deployments(

@@ -83,6 +83,8 @@ class Decision:
     # deployment id -> why, as a word: lifecycle, key, capability, context, budget, filter, strategy
     exclusion_kinds: Mapping[str, str] = field(default_factory=dict)
     cheapest_cost: Decimal | None = None  # least worst-case cost of any capable deployment
+    models: tuple[str, ...] | None = None  # the call's `models=`; None: every configured model
+    key_hint: str | None = None  # why a key that is set serves nothing (e.g. MISTRAL_API_KEY)
     # Answer checks of a cascade strategy: a rejected answer escalates to a stronger model.
     validators: tuple[Callable[..., Any], ...] = field(default=(), repr=False, compare=False)
 
@@ -272,6 +274,7 @@ def decide(
         missing_keys=missing,
         exclusion_kinds=kinds,
         cheapest_cost=cheapest_needed,
+        models=None if models is None else tuple(models),
         validators=tuple(getattr(strategy, "validators", ())),
     )
 
