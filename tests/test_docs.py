@@ -122,3 +122,13 @@ def test_the_site_builds_strict(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "index.html").is_file()
+
+
+def test_config_reference_shows_every_top_level_default() -> None:
+    from router.config import RouterConfig
+
+    page = schema_markdown()
+    for name, info in RouterConfig.model_fields.items():
+        if isinstance(info.default, str | float | int) and not isinstance(info.default, bool):
+            section = page.split(f"## `{name}`", 1)[1].split("\n## ", 1)[0]
+            assert f"Default: `{info.default}`." in section, name
