@@ -70,6 +70,8 @@ def _syntax_problem(exc: Exception) -> str:
         problem = "; ".join(p for p in (context, exc.problem) if p)
     elif isinstance(exc, json.JSONDecodeError):
         where, problem = _at(exc.lineno, exc.colno), exc.msg
+        if problem.endswith(" at"):  # "Unterminated string starting at": json appends the place
+            where, problem = None, f"{problem} {where}"
     elif isinstance(exc, tomllib.TOMLDecodeError) and (m := _TOML_AT.match(str(exc))):
         where, problem = m[2].replace("end of document", "end of file"), m[1]
     # A quoted run of 4+ characters is scanned text (a scalar, a tag), not the kind of problem;
