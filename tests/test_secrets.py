@@ -158,3 +158,15 @@ def test_basic_auth_replaces_the_bearer_key_as_before() -> None:
     sent = route.calls.last.request
     assert sent.headers["authorization"] == f"Basic {BASIC}"
     assert str(sent.url) == "https://proxy.example.com/v1/chat/completions"
+
+
+@pytest.mark.parametrize("url", [f"redis://:{PASSWORD}@localhost:port/0",
+                                 f"redis://:{PASSWORD}@localhost:6379/x",
+                                 f"postgres://bob:{PASSWORD}@db/spend"])
+def test_a_bad_ledger_url_is_refused_without_its_password(url: str) -> None:
+    from router import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^ledger: ") as info:
+        quiet_router({"ledger": url, "deployments": [DEPLOYMENTS["openai"]]})
+    assert "***@" in str(info.value)
+    shown_nowhere(str(info.value))
