@@ -323,3 +323,52 @@ def test_errors_that_are_not_about_money_pass_through() -> None:
     with pytest.raises(NoRouteError) as caught:
         choose(decide_within, budget=None, applied=applied, balances={}, now=NOW)
     assert not isinstance(caught.value, BudgetExceeded)
+
+
+def _ttl_config(**changes: Any) -> dict[str, Any]:
+    deployments = [{"model": "gpt-4o-mini", "provider": "openai", "api_key": "k"},
+                   {"model": "mistral-nemo", "provider": "openai", "id": "slow-vllm",
+                    "base_url": "http://vllm.internal:8000/v1", "timeout": 1000}]
+    return {"deployments": deployments, "budgets": [{"scope": "user", "limit": "2"}], **changes}
+
+
+def _build(cfg: dict[str, Any]) -> Any:
+    import warnings
+
+    from router import Router
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Router(cfg, env={})
+
+
+def test_a_reservation_ttl_below_a_deployment_timeout_blames_that_deployment() -> None:
+    with pytest.raises(ConfigError) as info:
+        _build(_ttl_config())
+    message = str(info.value)
+    assert message.startswith("reservation_ttl: 900s is not longer than a call may take (1000s: "
+                              "the default timeouts.total grows to fit deployments[1].timeout "
+                              "(deployment 'slow-vllm'), 1000s)")
+    assert "Raise reservation_ttl above 1000s" in message
+    assert "lower deployments[1].timeout (deployment 'slow-vllm') below 900s" in message
+    assert "lower timeouts.total" not in message  # a total of 120 would not help
+    # Both fixes the message names are accepted:
+    _build(_ttl_config(reservation_ttl=1200))
+    fixed = _ttl_config()
+    fixed["deployments"][1]["timeout"] = 600
+    _build(fixed)
+
+
+def test_a_reservation_ttl_below_a_set_total_names_every_setting_to_lower() -> None:
+    cfg = _ttl_config(timeouts={"total": 1000})
+    with pytest.raises(ConfigError) as info:
+        _build(cfg)
+    message = str(info.value)
+    assert "(timeouts.total: 1000s)" in message
+    assert ("lower timeouts.total and deployments[1].timeout (deployment 'slow-vllm') below 900s"
+            in message)
+    cfg["timeouts"] = {"total": 800}  # lowering the total alone is refused: the attempt is longer
+    with pytest.raises(ConfigError, match=r"timeouts.total: 800s is shorter than one attempt"):
+        _build(cfg)
+    cfg["deployments"][1]["timeout"] = 700
+    _build(cfg)  # both lowered, as the message said

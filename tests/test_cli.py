@@ -481,11 +481,18 @@ def test_bad_input_is_one_line_and_changes_nothing(tmp_path: Path, monkeypatch: 
     assert sorted((p.name, p.stat().st_mtime_ns) for p in tmp_path.iterdir()) == before
 
 
-def test_debug_lets_the_traceback_through(tmp_path: Path) -> None:
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("deployments: 5\n")
+    plain = CliRunner().invoke(cli, ["config", "check", str(path)])
     result = CliRunner().invoke(cli, ["--debug", "config", "check", str(path)])
-    assert isinstance(result.exception, ConfigError)
+    assert plain.exit_code == result.exit_code == 2  # bad input, with or without --debug
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "router.errors.ConfigError: " in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1] == plain.stderr.rstrip()  # then the one line
+    # Every documented code survives --debug: usage (2), refused (1).
+    assert CliRunner().invoke(cli, ["--debug", "--today", "tomorrow", "models"]).exit_code == 2
+    assert CliRunner().invoke(cli, ["--debug", "route", "hi", "--budget", "0.0000001"]).exit_code == 1
 
 
 def test_main_without_the_cli_extra(monkeypatch: Any, capsys: Any) -> None:
@@ -501,3 +508,25 @@ def test_main_without_the_cli_extra(monkeypatch: Any, capsys: Any) -> None:
 def test_resolve_used_by_the_cli_matches_the_router(config: Path) -> None:
     assert [d.model for d in resolve(str(config), env={}).config.deployments] == [
         "gpt-4o-mini", "gpt-4o", "mistral-nemo"]
+
+
+def test_a_misspelt_router_variable_is_one_clean_warning_line(
+    config: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("ROUTER_LEDGR", f"sqlite:///{tmp_path / 'spend.db'}")
+    expected = ("router: warning: environment variable ROUTER_LEDGR is not a config key and is "
+                "ignored; did you mean ROUTER_LEDGER?")
+    for args in (["models", "gpt-4o"], ["route", "hi"], ["--config", str(config), "spend"],
+                 ["config", "check", str(config)]):
+        result = run(*args)
+        lines = [line for line in result.stderr.splitlines() if "ROUTER_LEDGR" in line]
+        assert len(lines) == 1, (args, result.stderr)  # once, even where the config is read twice
+        assert lines[0].startswith(expected), (args, result.stderr)
+        assert "ConfigWarning" not in result.stderr
+        assert ".py:" not in result.stderr  # not Python's `file.py:46: ConfigWarning` format
+    result = run("config", "check", str(config), "--json")
+    data = json.loads(result.output)
+    assert result.exit_code == 1
+    assert data["ok"] is False
+    assert any(p.startswith("environment variable ROUTER_LEDGR is not a config key")
+               for p in data["problems"])

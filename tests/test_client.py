@@ -94,6 +94,22 @@ def test_stream_reply_is_only_available_after_iteration(router: Router) -> None:
     assert s.decision.model == "mistral-nemo"
 
 
+def test_an_abandoned_stream_says_so_and_what_it_cost(make_router: Any) -> None:
+    from router.money import format_usd
+
+    router = make_router(transport=mock_transport())
+    s = router.stream("Tell me a story about a lighthouse.", max_tokens=50)
+    for _ in s:
+        break  # the caller stops reading: the generator is closed
+    with pytest.raises(InvalidRequestError) as info:
+        _ = s.reply
+    message = str(info.value)
+    assert "iterate it to the end" not in message  # no longer possible
+    assert message.startswith("reply: the stream was abandoned before its end")
+    assert s.decision.spent > 0
+    assert f"cost {format_usd(s.decision.spent)}" in message
+
+
 def test_a_stream_iterates_once(make_router: Any) -> None:
     router = make_router(transport=mock_transport())
     s = router.stream("hello there", max_tokens=20)

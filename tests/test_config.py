@@ -228,7 +228,9 @@ def test_redact_masks_what_http_stacks_echo() -> None:
          r"line 4, column 1: .*found character '\\t' that cannot start any token"),
         ("bad.toml", f'[[deployments]]\napi_key = "{KEY}\n', r"line 2, column \d+: Illegal character"),
         ("bad.json", f'{{"deployments": [{{"api_key": "{KEY}\n"}}]}}',
-         r"line 1, column \d+: Invalid control character"),
+         r"Invalid control character at line 1, column \d+$"),
+        ("cut.json", f'{{"deployments": [{{"api_key": "{KEY}',  # json's message ends in "at"
+         r"Unterminated string starting at line 1, column 30$"),
     ],
 )
 def test_malformed_files_say_where_and_what_but_never_quote_the_text(

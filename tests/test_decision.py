@@ -269,11 +269,28 @@ def test_filters_and_plain_function_strategies(router: Router) -> None:
     assert router.route("hi", strategy=most_expensive).model == "gpt-4o"
 
 
-def test_unknown_strategy_is_a_config_error(router: Router) -> None:
+def test_an_unknown_strategy_argument_is_an_invalid_request(router: Router) -> None:
+    from router.errors import ConfigError, InvalidRequestError
+
+    for call in (router.route, router.complete):
+        with pytest.raises(InvalidRequestError, match="strategy: unknown strategy 'fastest'; use one of ") as info:
+            call("hi", strategy="fastest")
+        assert info.value.field == "strategy"
+        assert "cheapest" in str(info.value)
+        assert "best" in str(info.value)
+        assert not isinstance(info.value, ConfigError)
+    with pytest.raises(InvalidRequestError, match="strategy: expected a strategy name"):
+        router.route("hi", strategy=42)  # type: ignore[arg-type]
+
+
+def test_an_unknown_strategy_in_the_config_stays_a_config_error() -> None:
     from router.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="unknown strategy 'smartest'"):
-        router.route("hi", strategy="smartest")
+    cfg = {"deployments": [{"model": "gpt-4o-mini", "provider": "openai", "api_key": "k"}],
+           "routing": {"strategy": "fastest"}}
+    with pytest.raises(ConfigError, match="routing.strategy: unknown strategy 'fastest'") as info:
+        Router(cfg, env={})
+    assert info.value.path == "routing.strategy"
 
 
 def test_decide_is_pure() -> None:
@@ -306,9 +323,38 @@ def test_the_missing_key_hint_names_only_keys_that_would_help() -> None:
         router = Router(env={"OPENROUTER_API_KEY": "sk-or-0123456789"}, clock=frozen())
         keyless = Router(env={}, clock=frozen())
     assert router.route("hi", models=["gpt-4o"]).missing_keys == ("OPENAI_API_KEY",)
-    with pytest.raises(MissingKeyError, match=r"; set OPENAI_API_KEY \("):
+    with pytest.raises(MissingKeyError) as info:
         router.complete("hi", models=["gpt-4o"])
+    # OpenRouter's key is set: "no key for any deployment" would be false.
+    assert str(info.value).startswith("no deployment of gpt-4o has an API key; set OPENAI_API_KEY (")
+    with pytest.raises(MissingKeyError) as info:
+        keyless.complete("hi")
+    assert str(info.value).startswith(
+        "no API key is set for any deployment; set OPENROUTER_API_KEY or OPENAI_API_KEY (")
     # Mistral's own API retired NeMo on 2026-07-31: its key cannot help.
     assert keyless.route("hi").missing_keys == ("OPENROUTER_API_KEY", "OPENAI_API_KEY")
     assert keyless.route(image_message("https://example.com/a.png")).missing_keys == (
         "OPENAI_API_KEY",)
+
+
+def test_mistral_api_key_alone_says_why_it_serves_nothing() -> None:
+    env = {"MISTRAL_API_KEY": "mistral-key-0123456789"}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        router = Router(env=env, clock=frozen())
+    from router.settings import ConfigWarning
+
+    [warned] = [str(w.message) for w in caught if issubclass(w.category, ConfigWarning)]
+    assert warned.startswith("MISTRAL_API_KEY is set, but the built-in config has no deployment "
+                             "on Mistral's API")
+    assert "examples/mistral-successor.yaml" in warned
+    with pytest.raises(MissingKeyError) as info:
+        router.complete("hi")
+    assert "set OPENROUTER_API_KEY or OPENAI_API_KEY" in str(info.value)
+    assert "MISTRAL_API_KEY is set, but" in str(info.value)
+    # Not with another key set, nor with a config of one's own.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Router(env={**env, "OPENAI_API_KEY": "sk-0123456789"}, clock=frozen())
+        Router({"deployments": [{"model": "gpt-4o", "provider": "openai"}]}, env=env)
+    assert not [w for w in caught if issubclass(w.category, ConfigWarning)]

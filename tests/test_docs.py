@@ -122,3 +122,25 @@ def test_the_site_builds_strict(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "index.html").is_file()
+
+
+def test_config_reference_shows_every_top_level_default() -> None:
+    from router.config import RouterConfig
+
+    page = schema_markdown()
+    for name, info in RouterConfig.model_fields.items():
+        if isinstance(info.default, str | float | int) and not isinstance(info.default, bool):
+            section = page.split(f"## `{name}`", 1)[1].split("\n## ", 1)[0]
+            assert f"Default: `{info.default}`." in section, name
+
+
+def test_the_configuration_page_names_every_top_level_key() -> None:
+    from router.config import RouterConfig
+
+    intro = (DOCS / "concepts" / "configuration.md").read_text("utf-8").split("\n## ", 1)[0]
+    assert [name for name in RouterConfig.model_fields if f"`{name}`" not in intro] == []
+
+
+def test_the_strategies_page_sends_quality_routing_to_its_own_page() -> None:
+    text = (DOCS / "concepts" / "strategies.md").read_text("utf-8")
+    assert "[Quality routing](../quality.md)" in text

@@ -30,3 +30,14 @@ def test_per_million_and_format() -> None:
     assert per_million(1_000, Decimal("0.15")) == Decimal("0.00015")
     assert format_usd(Decimal("6.2E-7")) == "$0.00000062"
     assert format_usd(Decimal(0)) == "$0"
+
+
+def test_money_prints_in_plain_digits_never_in_exponent_form() -> None:
+    from router.money import plain_usd
+
+    for amount in (Decimal("3.4E-7"), Decimal("0.000000340"), Decimal(340) / 10**9):
+        assert format_usd(amount) == "$0.00000034"
+        assert plain_usd(amount) == "0.00000034"
+        assert Decimal(plain_usd(amount)) == amount
+    assert plain_usd(Decimal(0)) == "0"
+    assert format_usd(Decimal("-1E-8")) == "-$0.00000001"

@@ -228,7 +228,8 @@ def test_logging_hook_leaves_prompts_out(observed: Any, caplog: Any) -> None:
     assert f"ok: {reply.model} via {reply.deployment}" in caplog.text
     assert "SECRET-PROMPT-TEXT" not in caplog.text
     record = next(r for r in caplog.records if "ok:" in r.getMessage())
-    assert record.router["cost_usd"] == str(reply.cost)  # type: ignore[attr-defined]
+    assert Decimal(record.router["cost_usd"]) == reply.cost  # type: ignore[attr-defined]
+    assert "E" not in record.router["cost_usd"]  # type: ignore[attr-defined]
     caplog.clear()
     with caplog.at_level(logging.DEBUG, logger="router"):
         observed(LoggingHook(include_prompt=True)).complete(PROMPT, budget="0.001", max_tokens=20)

@@ -102,7 +102,9 @@ deployments:
 routing: {strategy: "${STRATEGY:-best}"}
 """)
     r = resolve(path, env={"MY_KEY": KEY})
-    assert r.config.deployments[0].api_key == KEY
+    key = r.config.deployments[0].api_key
+    assert key is not None
+    assert key.get_secret_value() == KEY
     assert r.config.routing.strategy == "best"
 
 

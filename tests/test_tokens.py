@@ -1,5 +1,9 @@
+import sys
+import warnings
+
 import pytest
 
+from router import Router, tokens
 from router.catalog import ImageTokens, builtin_catalog
 from router.messages import build_request
 from router.tokens import RequestTokens, count_tokens, exact_tokenizer_available, image_tokens
@@ -66,3 +70,36 @@ def test_tools_and_schemas_count_as_input() -> None:
                                                    "order_id": {"type": "string"}}}}}]
     with_tools = RequestTokens(build_request("Hi", tools=tools)).text_tokens("o200k_base")
     assert with_tools > plain + 12
+
+
+def test_without_the_tokenizers_extra_decisions_say_they_counted_bytes(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "bpe_openai", None)  # `import bpe_openai` raises ImportError
+    monkeypatch.setitem(sys.modules, "mistral_common.tokens.tokenizers.tekken", None)
+    monkeypatch.setattr(tokens, "_encoders", {})  # forget the tokenizers already loaded
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        router = Router({"deployments": [
+            {"model": m, "provider": "openai", "api_key": "k"} for m in ("gpt-4o-mini", "gpt-4o")
+        ] + [{"model": "mistral-nemo", "provider": "openai", "api_key": "k",
+              "base_url": "https://openrouter.ai/api/v1"}]}, env={})
+    first = router.route("Capital of Australia?", max_tokens=10)
+    again = router.route("And of France?", max_tokens=10)
+    for decision in (first, again):
+        byte_notes = [n for n in decision.notes if "UTF-8 bytes" in n]
+        assert len(byte_notes) == 2  # once per tokenizer (o200k_base, tekken), not per candidate
+        assert "o200k_base" in byte_notes[0]
+        assert "router[tokenizers]" in byte_notes[0]
+        assert "UTF-8 bytes" in str(decision)
+    warned = [r.getMessage() for r in caplog.records if "router[tokenizers]" in r.getMessage()]
+    assert len(warned) == 2  # once per tokenizer per process, not per request
+    assert "bpe-openai is not installed" in warned[0]
+
+
+def test_with_the_tokenizers_installed_no_byte_note() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        router = Router({"deployments": [{"model": "gpt-4o-mini", "provider": "openai",
+                                          "api_key": "k"}]}, env={})
+    assert not any("UTF-8" in n for n in router.route("hi", max_tokens=10).notes)

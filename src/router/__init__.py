@@ -21,6 +21,7 @@ from router.client import Router
 from router.decision import Attempt, Candidate, Decision, RoutingSettings, decide
 from router.deployments import Deployment, LifecycleState, Secret
 from router.errors import (
+    AnswerCheckError,
     AuthenticationError,
     BadRequestError,
     BudgetExceeded,
@@ -74,6 +75,7 @@ _logging.getLogger("router").addHandler(_logging.NullHandler())
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnswerCheckError",
     "AsyncReplyStream",
     "Attempt",
     "AuthenticationError",

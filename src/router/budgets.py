@@ -178,9 +178,13 @@ def check_budgets(budgets: Sequence[Budget], *, models: Iterable[str],
 
 
 def check_ttl(ttl: float, deadline: float | None, *, budgets: Sequence[Budget],
-              source: str | None = None) -> None:
+              source: str | None = None,
+              settings: Sequence[tuple[str, float]] = ()) -> None:
     """A reservation must outlive the call holding it: otherwise it expires mid-call, its room is
-    handed to other calls, and the late settlement takes the budget past its limit."""
+    handed to other calls, and the late settlement takes the budget past its limit.
+
+    `settings` are where the deadline comes from (`TimeoutsConfig.deadline_settings`): the error
+    names the one that made it too long, and every one to lower for a fix that is accepted."""
     if not budgets:
         return
     if deadline is None:
@@ -189,10 +193,16 @@ def check_ttl(ttl: float, deadline: float | None, *, budgets: Sequence[Budget],
             f"can outlive its reservation ({ttl:g}s). Set timeouts.total below reservation_ttl",
             path="timeouts.total", source=source)
     if deadline >= ttl:
+        over = [(name, seconds) for name, seconds in settings or [("timeouts.total", deadline)]
+                if seconds >= ttl]
+        cause, seconds = max(over, key=lambda s: s[1], default=("timeouts.total", deadline))
+        why = (f"{cause.removesuffix(' (default)')}: {deadline:g}s" if cause.startswith("timeouts.total")
+               else f"{deadline:g}s: the default timeouts.total grows to fit {cause}, {seconds:g}s")
+        lower = " and ".join(name.removesuffix(" (default)") for name, _ in over)
         raise ConfigError(
-            f"{ttl:g}s is not longer than a call may take (timeouts.total: {deadline:g}s), so a "
-            "reservation could expire while its call runs and the budget be overspent. Raise "
-            "reservation_ttl above timeouts.total (leave a margin), or lower timeouts.total",
+            f"{ttl:g}s is not longer than a call may take ({why}), so a reservation could expire "
+            f"while its call runs and the budget be overspent. Raise reservation_ttl above "
+            f"{deadline:g}s (leave a margin), or lower {lower} below {ttl:g}s",
             path="reservation_ttl", source=source)
 
 

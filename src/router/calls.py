@@ -31,6 +31,7 @@ from router.errors import (
 from router.money import format_usd
 from router.pricing import actual_cost
 from router.providers.base import CallOptions
+from router.reasons import missing_keys
 from router.resilience import Resilience, counts_against, falls_back, out_of_time
 from router.types import Completion, Reply, Request
 
@@ -83,11 +84,7 @@ class CallState:
         chosen = decision.require_route()
         self._next: Try | Fail | None
         if decision.missing_keys:
-            self._next = Fail(MissingKeyError(
-                "no API key is set for any deployment; set "
-                + " or ".join(decision.missing_keys)
-                + " (route() works without keys; complete() needs one)"
-            ))
+            self._next = Fail(MissingKeyError(missing_keys(decision)))
         elif not chosen.target.has_key:
             self._next = Fail(MissingKeyError(chosen.target.missing_key_hint()))
         else:
@@ -309,7 +306,7 @@ class CallState:
         if cost > candidate.worst_case_cost:
             log.warning(
                 "%s reported usage above the worst case the router allowed (%s > %s)",
-                candidate.deployment, cost, candidate.worst_case_cost,
+                candidate.deployment, format_usd(cost), format_usd(candidate.worst_case_cost),
             )
         if self.resilience.breaker is not None:
             self.resilience.breaker.record_success(candidate.deployment)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import logging
 import os
@@ -34,8 +33,8 @@ from router.observability.hooks import HookSet, HooksLike
 from router.options import RequestOptions, check_options, parse_models, split_scope
 from router.providers import HttpStack, Provider, make_provider
 from router.resilience import Resilience
-from router.settings import resolve_config
-from router.strategies import Filter, StrategyLike, resolve_strategy
+from router.settings import resolve
+from router.strategies import Filter, StrategyLike, call_strategy, resolve_strategy
 from router.streaming import AsyncReplyStream, ReplyStream
 from router.types import Reply, Request
 
@@ -48,8 +47,6 @@ Clock = Callable[[], dt.datetime]
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
 
 
 class Router:
@@ -83,7 +80,9 @@ class Router:
         ledger: Ledger | None = None,
     ):
         env = os.environ if env is None else env
-        cfg, unset, source = resolve_config(config, env=env)
+        resolved = resolve(config, env=env)
+        cfg, unset, source = resolved.config, resolved.unset, resolved.source
+        self._key_hint = resolved.key_hint  # for MissingKeyError: MISTRAL_API_KEY alone
         self._catalog, self._deployments = build_deployments(cfg, unset, source)
         self._deployment_ids = tuple(d.id for d in self._deployments)
         self._settings: RoutingSettings = cfg.routing.settings()
@@ -99,7 +98,8 @@ class Router:
         longest = max((d.timeout for d in self._deployments), default=0.0)
         deadline = (resilience.timeouts if resilience else
                     cfg.timeouts.timeouts(longest_attempt=longest)).total
-        check_ttl(cfg.reservation_ttl, deadline, budgets=cfg.budgets, source=source)
+        check_ttl(cfg.reservation_ttl, deadline, budgets=cfg.budgets, source=source, settings=()
+                  if resilience else cfg.timeouts.deadline_settings(self._deployments))
         self._owns_ledger = ledger is None
         ledger = ledger or open_ledger(cfg.ledger, clock=time.time if clock is _utcnow
                                        else lambda: self._clock().timestamp())
@@ -110,7 +110,7 @@ class Router:
             ledger, cfg.budgets, deployments=self._deployments, clock=clock, ttl=cfg.reservation_ttl,
             fail_open=cfg.on_ledger_error is LedgerErrorPolicy.FAIL_OPEN, hooks=self._hooks,
         )
-        self._warn_lifecycle()
+        warn_notices(notices(self._deployments, self._clock().date()))
 
     @classmethod
     def from_config(
@@ -178,7 +178,7 @@ class Router:
         if models is not None:
             models, moved = substitute_retired(parse_models(models), self._deployments, today,
                                                self._catalog)
-        chosen = self._strategy if strategy is None else resolve_strategy(strategy)
+        chosen = self._strategy if strategy is None else call_strategy(strategy)
         wanted = None if models is None else list(models)
         unavailable = self._unavailable()
 
@@ -186,8 +186,8 @@ class Router:
             decision = decide(request, self._deployments, strategy=chosen, budget=cap, today=today,
                               settings=self._settings, models=wanted, filters=self._filters,
                               unavailable=unavailable, deployment_budgets=per_deployment)
-            if moved:
-                decision = dataclasses.replace(decision, notes=(*moved, *decision.notes))
+            if moved or self._key_hint:
+                decision = decision.evolve(notes=(*moved, *decision.notes), key_hint=self._key_hint)
             log.debug("decision: %s", decision.deployment or "none")
             return decision
 
@@ -366,9 +366,6 @@ class Router:
         return self._budgets.export(target, format=format, since=since, until=until)
 
     # -- lifecycle ----------------------------------------------------------------------------
-
-    def _warn_lifecycle(self) -> None:
-        warn_notices(notices(self._deployments, self._clock().date()))
 
     def close(self) -> None:
         """Close the sync HTTP connections of every adapter (and the ledger the router opened)."""

@@ -5,23 +5,30 @@ Errors name the file, the key path and the fix. Nothing here touches the network
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import tomllib
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+)
 
 from router.budgets import Budget, LedgerErrorPolicy
 from router.catalog import Catalog, Price, load_catalog, validation_error
+from router.config_files import read_config_file
 from router.decision import RoutingSettings
 from router.deployments import DEFAULT_BASE_URLS, Deployment, Secret, host_of
 from router.errors import ConfigError
 from router.ledger import parse_ledger_url
+from router.redaction import mask_headers, mask_url
 from router.resilience import BreakerConfig, RetriesConfig, TimeoutsConfig
 
 __all__ = [
@@ -29,6 +36,7 @@ __all__ = [
     "RouterConfig",
     "RoutingConfig",
     "build_deployments",
+    "builtin_key_hint",
     "default_config",
     "interpolate_env",
     "load_config",
@@ -59,7 +67,7 @@ class DeploymentConfig(_Strict):
     id: str | None = Field(None, description="Deployment name in replies and decisions")
     name: str | None = Field(None, description="The provider's model id, if not the catalog's")
     base_url: str | None = None
-    api_key: str | None = None
+    api_key: SecretStr | None = None  # shown as '**********'; `.get_secret_value()` reads it
     price: PriceOverride | None = None
     context_window: int | None = Field(None, gt=0)
     max_output_tokens: int | None = Field(None, gt=0)
@@ -76,13 +84,31 @@ class DeploymentConfig(_Strict):
 
     @field_validator("api_key")
     @classmethod
-    def _key(cls, value: str | None) -> str | None:
-        return None if value is None else clean_key(value)
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        return None if value is None else SecretStr(clean_key(value.get_secret_value()))
 
     @field_validator("headers")
     @classmethod
     def _headers(cls, value: dict[str, str]) -> dict[str, str]:
         return {name: _clean_header(name, v) for name, v in value.items()}
+
+    # A URL's password and a credential header never show in a repr, str or dump (the resolved
+    # config is there to be printed); the deployments built from it get the real values.
+    @field_serializer("base_url")
+    def _shown_url(self, value: str | None) -> str | None:
+        return None if value is None else mask_url(value)
+
+    @field_serializer("headers")
+    def _shown_headers(self, value: dict[str, str]) -> dict[str, str]:
+        return mask_headers(value)
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            if name == "base_url" and value is not None:
+                value = mask_url(value)
+            elif name == "headers":
+                value = mask_headers(value)
+            yield name, value
 
 
 class RoutingConfig(_Strict):
@@ -127,6 +153,14 @@ class RouterConfig(_Strict):
         except ConfigError as exc:
             raise ValueError(str(exc).removeprefix("ledger: ")) from None
         return value
+
+    @field_serializer("ledger")
+    def _shown_ledger(self, value: str) -> str:
+        return mask_url(value)  # redis://:password@host
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, mask_url(value) if name == "ledger" else value
 
 
 def clean_key(value: str, where: str = "the key") -> str:
@@ -235,73 +269,6 @@ def _check_deadline(cfg: RouterConfig, source: str | None) -> None:
             )
 
 
-def read_config_file(config: str | os.PathLike[str]) -> tuple[Any, str]:
-    """Parse a YAML, TOML or JSON file (no validation, no interpolation); return it and its name."""
-    path = Path(config)
-    source = str(path)
-    try:
-        text = path.read_text("utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read the config file: {exc.strerror}", source=source) from None
-    except UnicodeDecodeError:
-        raise ConfigError("is not UTF-8 text", source=source) from None
-    return _parse(text, path.suffix.lower(), source), source
-
-
-def _parse(text: str, suffix: str, source: str) -> Any:
-    try:
-        if suffix == ".toml":
-            return tomllib.loads(text)
-        if suffix == ".json":
-            return json.loads(text)
-        if suffix in (".yaml", ".yml"):
-            import io
-
-            import yaml
-
-            stream = io.StringIO(text)
-            stream.name = source  # yaml's error marks name the file
-            return yaml.safe_load(stream) or {}
-    except Exception as exc:  # each parser has its own error class; all mean "malformed file"
-        raise ConfigError(
-            f"is not valid {suffix[1:].upper()}: {_syntax_problem(exc)}", source=source
-        ) from None
-    raise ConfigError(
-        f"unknown config format {suffix!r}; use .yaml, .yml, .toml or .json", source=source
-    )
-
-
-_TOML_AT = re.compile(r"^(.*) \(at (line \d+, column \d+|end of document)\)$", re.S)
-_QUOTED = re.compile(r"'(?!<)[^']{4,}'|\"(?!<)[^\"]{4,}\"")
-
-
-def _syntax_problem(exc: Exception) -> str:
-    """Where a parser stopped and what it found, without the text around it: the parsers quote
-    the offending line, which may hold an API key."""
-    import yaml
-
-    where = problem = None
-    if isinstance(exc, yaml.MarkedYAMLError):
-        if exc.problem_mark is not None:
-            where = _at(exc.problem_mark.line + 1, exc.problem_mark.column + 1)
-        context = exc.context
-        if context and exc.context_mark is not None:
-            context += f" from {_at(exc.context_mark.line + 1, exc.context_mark.column + 1)}"
-        problem = "; ".join(p for p in (context, exc.problem) if p)
-    elif isinstance(exc, json.JSONDecodeError):
-        where, problem = _at(exc.lineno, exc.colno), exc.msg
-    elif isinstance(exc, tomllib.TOMLDecodeError) and (m := _TOML_AT.match(str(exc))):
-        where, problem = m[2].replace("end of document", "end of file"), m[1]
-    # A quoted run of 4+ characters is scanned text (a scalar, a tag), not the kind of problem;
-    # YAML's token names ('<stream end>') are kept.
-    problem = _QUOTED.sub("'...'", problem) if problem else type(exc).__name__
-    return f"{where}: {problem}" if where else problem
-
-
-def _at(line: int, column: int) -> str:
-    return f"line {line}, column {column}"
-
-
 def default_config(env: Mapping[str, str]) -> dict[str, Any]:
     """`Router()` with no config: every built-in model on the hosts whose keys the env may hold.
 
@@ -316,6 +283,18 @@ def default_config(env: Mapping[str, str]) -> dict[str, Any]:
              "base_url": "https://openrouter.ai/api/v1"},
         ]
     }
+
+
+def builtin_key_hint(env: Mapping[str, str]) -> str | None:
+    """Why the built-in config serves nothing when the only key the environment holds is
+    `MISTRAL_API_KEY` (`None` otherwise)."""
+    if not env.get("MISTRAL_API_KEY", "").strip() or any(
+            env.get(name, "").strip() for name in ("OPENAI_API_KEY", "OPENROUTER_API_KEY")):
+        return None
+    return ("MISTRAL_API_KEY is set, but the built-in config has no deployment on Mistral's API "
+            "(Mistral retired NeMo there on 2026-07-31, and no other built-in model runs there): "
+            "for a Mistral-hosted model pass a config with one, such as "
+            "examples/mistral-successor.yaml; for NeMo set OPENROUTER_API_KEY")
 
 
 def build_deployments(
@@ -350,7 +329,7 @@ def build_deployments(
             dep_id = f"{dep_id}#{n}"
         seen.add(dep_id)
         key_env = unset.get(f"{where}.api_key")
-        key = Secret(dc.api_key) if dc.api_key else None
+        key = Secret(dc.api_key.get_secret_value()) if dc.api_key else None
         caps = spec.capabilities
         out.append(Deployment(
             id=dep_id, model=dc.model, provider=dc.provider, model_id=model_id,

@@ -83,6 +83,8 @@ class Decision:
     # deployment id -> why, as a word: lifecycle, key, capability, context, budget, filter, strategy
     exclusion_kinds: Mapping[str, str] = field(default_factory=dict)
     cheapest_cost: Decimal | None = None  # least worst-case cost of any capable deployment
+    models: tuple[str, ...] | None = None  # the call's `models=`; None: every configured model
+    key_hint: str | None = None  # why a key that is set serves nothing (e.g. MISTRAL_API_KEY)
     # Answer checks of a cascade strategy: a rejected answer escalates to a stronger model.
     validators: tuple[Callable[..., Any], ...] = field(default=(), repr=False, compare=False)
 
@@ -237,6 +239,11 @@ def decide(
         kinds.update(dict.fromkeys(ranking.excluded, "strategy"))
         order = _group_by_model(ranking.order)
         notes += ranking.notes
+    notes += [
+        f"the {name} tokenizer is not installed: input tokens counted as UTF-8 bytes, an upper "
+        "bound, so estimates run high (pip install 'router[tokenizers]' for exact counts)"
+        for name in ctx.tokens.byte_bound
+    ]
     if order and order[0].output_capped:
         c = order[0]
         notes.append(
@@ -267,6 +274,7 @@ def decide(
         missing_keys=missing,
         exclusion_kinds=kinds,
         cheapest_cost=cheapest_needed,
+        models=None if models is None else tuple(models),
         validators=tuple(getattr(strategy, "validators", ())),
     )
 

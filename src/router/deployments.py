@@ -9,6 +9,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from router.catalog import Lifecycle, ModelSpec, Price
+from router.redaction import is_secret_name, scrub, secret_forms
 
 __all__ = [
     "DEFAULT_BASE_URLS",
@@ -45,7 +46,8 @@ def host_of(base_url: str) -> str:
 
 
 class Secret:
-    """An API key that never shows itself in reprs, logs or errors."""
+    """An API key that never shows itself in reprs, logs or errors (a pickle holds it: an
+    unpickled deployment must still be able to call its provider)."""
 
     __slots__ = ("_value",)
 
@@ -104,18 +106,23 @@ class Deployment:
     # Asked on every decision, fixed once built: worked out here rather than per request.
     _has_key: bool = field(init=False, repr=False, compare=False)
     _lifecycle: Lifecycle | None = field(init=False, repr=False, compare=False)
+    _secrets: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_has_key", bool(self.api_key) or not self.key_required)
         object.__setattr__(self, "_lifecycle", self.spec.lifecycle_on(self.host))
+        secrets = [v for name, v in self.headers if is_secret_name(name)]
+        if self.api_key:
+            secrets += secret_forms(self.api_key.get())
+        if self.url_auth:
+            secrets += secret_forms(self.url_auth.get(), userinfo=True)
+        object.__setattr__(self, "_secrets", tuple(secrets))
 
-    @property
-    def request_url(self) -> str:
-        """The base URL to call: `base_url` with the userinfo the config gave it (HTTP Basic auth)."""
-        if self.url_auth is None:
-            return self.base_url
-        scheme, _, rest = self.base_url.partition("://")
-        return f"{scheme}://{self.url_auth.get()}@{rest}"
+    def scrub(self, text: str) -> str:
+        """`text` without this deployment's credentials (its key, its URL's password, either in
+        any form a provider may echo) or any bearer token or URL userinfo: for every message,
+        decision and log line built from what a provider or an HTTP stack said."""
+        return scrub(text, self._secrets)
 
     @property
     def has_key(self) -> bool:

@@ -1,7 +1,11 @@
-"""Money as exact `Decimal` USD: parsing budgets and prices, and per-token arithmetic.
+"""Money as exact `Decimal` USD: parsing budgets and prices, per-token arithmetic, and printing.
 
 Floats are accepted at the edge only (a caller's `budget=0.002`) and converted through their
 shortest decimal repr, so `0.1` becomes `Decimal("0.1")`, never `0.1000000000000000055...`.
+
+Amounts stay exact and unrounded. Python prints any `Decimal` below 0.000001 in exponent form
+(`Decimal('3.4E-7')`, whatever its precision), so everything the router writes for people or files
+goes through `format_usd` (`$0.00000034`) or `plain_usd` (`0.00000034`): never `str(amount)`.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 
 from router.errors import InvalidRequestError
 
-__all__ = ["MILLION", "ZERO", "format_usd", "parse_money", "per_million"]
+__all__ = ["MILLION", "ZERO", "format_usd", "parse_money", "per_million", "plain_usd"]
 
 ZERO = Decimal(0)
 MILLION = Decimal(1_000_000)
@@ -60,9 +64,13 @@ def per_million(tokens: int, price_per_million: Decimal) -> Decimal:
     return tokens * price_per_million / MILLION
 
 
+def plain_usd(amount: Decimal) -> str:
+    """`0.00000034`: an amount in plain digits (never `3.4E-7`), without trailing zeros; for
+    JSON, CSV and anything a program reads back with `Decimal(text)`."""
+    return format(amount.normalize(), "f") if amount else "0"
+
+
 def format_usd(amount: Decimal) -> str:
-    """`$0.000123` style, without scientific notation and without trailing noise."""
-    if amount == 0:
-        return "$0"
-    text = format(amount.normalize(), "f")
+    """`$0.00000034` style, for people: plain digits, without trailing noise."""
+    text = plain_usd(amount)
     return f"-${text[1:]}" if text.startswith("-") else f"${text}"

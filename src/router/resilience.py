@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import tenacity
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +25,9 @@ from router.errors import (
     ProviderTimeout,
     StreamError,
 )
+
+if TYPE_CHECKING:
+    from router.deployments import Deployment
 
 __all__ = [
     "BreakerConfig",
@@ -310,3 +314,17 @@ class TimeoutsConfig(_Section):
         if total is not None and "total" not in self.model_fields_set:
             total = max(total, longest_attempt, self.attempt or 0.0)
         return Timeouts(total=total, attempt=self.attempt)
+
+    def deadline_settings(self, deployments: Sequence[Deployment]) -> list[tuple[str, float]]:
+        """The settings the request deadline comes from, named as in the config, for errors that
+        must say which one to change: `timeouts.total`, and what a default one grows to fit
+        (`timeouts.attempt`, `deployments[i].timeout`), with their seconds."""
+        if self.total is not None and "total" in self.model_fields_set:
+            found = [("timeouts.total", self.total)]
+        else:
+            found = [("timeouts.total (default)", self.total or 0.0)]
+        if self.attempt is not None:
+            found.append(("timeouts.attempt", self.attempt))
+        found += [(f"deployments[{i}].timeout (deployment {d.id!r})", d.timeout)
+                  for i, d in enumerate(deployments)]
+        return found

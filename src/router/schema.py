@@ -114,7 +114,9 @@ def schema_markdown(schema: dict[str, Any] | None = None) -> str:
             lines += _table(target, defs)
             shown.add(str(target.get("title")))
         else:
-            lines += [f"Type: {_type(target, defs)}.", ""]
+            default = _default(prop)
+            lines += [f"Type: {_type(target, defs)}." + (f" Default: {default}." if default else ""),
+                      ""]
     rest = [name for name in defs if name not in shown and "properties" in defs[name]]
     if rest:
         lines += ["## Types", ""]

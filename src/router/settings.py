@@ -20,7 +20,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from router.config import RouterConfig, default_config, load_config, read_config_file
+from router.config import (
+    RouterConfig,
+    builtin_key_hint,
+    default_config,
+    load_config,
+    read_config_file,
+)
 from router.errors import ConfigError
 
 __all__ = [
@@ -42,7 +48,8 @@ _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class ConfigWarning(UserWarning):
-    """Something in the config's environment is ignored (e.g. a misspelt `ROUTER_*` variable)."""
+    """Something in the config's environment is ignored (e.g. a misspelt `ROUTER_*` variable, or
+    `MISTRAL_API_KEY`, which the built-in config has no use for)."""
 
 ConfigLike = str | os.PathLike[str] | Mapping[str, Any]
 
@@ -57,6 +64,7 @@ class Resolved:
     source: str | None
     origins: Mapping[str, str] = field(default_factory=dict)
     layer: str = BUILTIN  # where the base came from: "built-in", "file NAME", "dict"
+    key_hint: str | None = None  # why a key that is set serves nothing (built-in config only)
 
 
 def env_overrides(env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
@@ -85,8 +93,11 @@ def _ignored(name: str, key: str) -> None:
     keys = sorted(RouterConfig.model_fields)
     close = difflib.get_close_matches(key, keys, n=1)
     hint = f"did you mean {ENV_PREFIX}{close[0].upper()}? " if close else ""
-    message = (f"environment variable {name} is not a config key and is ignored; {hint}"
-               f"top-level keys: {', '.join(keys)} (ROUTER_SECTION__KEY sets a key inside one)")
+    _warn(f"environment variable {name} is not a config key and is ignored; {hint}"
+          f"top-level keys: {', '.join(keys)} (ROUTER_SECTION__KEY sets a key inside one)")
+
+
+def _warn(message: str) -> None:
     frame, level = sys._getframe(0), 1  # point at the caller's line, not at the router's
     while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         frame, level = frame.f_back, level + 1
@@ -112,10 +123,12 @@ def resolve(
     env = os.environ if env is None else env
     layer = BUILTIN
     source: str | None = None
+    hint = None
     if config is None and env.get(CONFIG_ENV):
         config = env[CONFIG_ENV]
     if config is None:
         raw: Any = default_config(env)
+        hint = builtin_key_hint(env)
     elif isinstance(config, Mapping):
         raw, layer = config, "dict"
     else:
@@ -138,7 +151,11 @@ def resolve(
         if origin is None:
             raise
         raise ConfigError(_message(exc), path=exc.path, source=origin) from None
-    return Resolved(cfg, unset, source, origins, layer)
+    if hint is not None and "deployments" not in origins:  # ROUTER_DEPLOYMENTS: not built-in
+        _warn(hint)
+    else:
+        hint = None
+    return Resolved(cfg, unset, source, origins, layer, hint)
 
 
 def resolve_config(

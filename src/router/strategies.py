@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from router.errors import ConfigError
+from router.errors import ConfigError, InvalidRequestError
 
 if TYPE_CHECKING:
     from router.catalog import ModelSpec
@@ -30,6 +30,7 @@ __all__ = [
     "RouteContext",
     "Strategy",
     "best",
+    "call_strategy",
     "cheapest",
     "general_quality",
     "min_score",
@@ -254,26 +255,35 @@ def strategy_names() -> list[str]:
 
 
 def resolve_strategy(value: StrategyLike, **options: Any) -> Strategy:
-    """A strategy from a registered name, a `Strategy`, or a plain ranking function."""
-    if isinstance(value, Strategy):
-        return value
+    """A strategy from a registered name, a `Strategy`, or a plain ranking function; a bad one is
+    a `ConfigError` at `routing.strategy` (this is how the config and `Router(strategy=)` get one)."""
+    problem = _strategy_problem(value)
+    if problem is not None:
+        raise ConfigError(problem, path="routing.strategy")
     if isinstance(value, str):
         try:
-            factory = _REGISTRY[value]
-        except KeyError:
-            raise ConfigError(
-                f"unknown strategy {value!r}; use one of {', '.join(strategy_names())} "
-                "or pass a Strategy instance",
-                path="routing.strategy",
-            ) from None
-        try:
-            return factory(**options)
+            return _REGISTRY[value](**options)
         except TypeError as exc:
             raise ConfigError(f"bad options for strategy {value!r}: {exc}",
                               path="routing.options") from None
-    if callable(value):
-        return _Function(value)
-    raise ConfigError(
-        f"expected a strategy name, a Strategy or a function, got {type(value).__name__}",
-        path="routing.strategy",
-    )
+    return value if isinstance(value, Strategy) else _Function(value)
+
+
+def call_strategy(value: StrategyLike) -> Strategy:
+    """`resolve_strategy` for one call's `strategy=` argument: a bad one is that call's
+    `InvalidRequestError` naming `strategy`, not a config error."""
+    problem = _strategy_problem(value)
+    if problem is not None:
+        raise InvalidRequestError(problem, field="strategy")
+    return resolve_strategy(value)
+
+
+def _strategy_problem(value: object) -> str | None:
+    if isinstance(value, str):
+        if value in _REGISTRY:
+            return None
+        return (f"unknown strategy {value!r}; use one of {', '.join(strategy_names())} "
+                "or pass a Strategy instance")
+    if isinstance(value, Strategy) or callable(value):
+        return None
+    return f"expected a strategy name, a Strategy or a function, got {type(value).__name__}"

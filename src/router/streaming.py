@@ -23,6 +23,7 @@ from router.decision import Decision
 from router.deployments import Deployment
 from router.errors import InvalidRequestError, ProviderError, ResponseError, StreamError
 from router.ledger.hold import Hold
+from router.money import format_usd
 from router.providers.base import Provider, StreamAssembler
 from router.types import Reply
 
@@ -37,6 +38,7 @@ class _BaseStream:
         self._provider_for = provider_for
         self._reply: Reply | None = None
         self._started = False
+        self._stopped = False  # the caller left it mid-stream: there will be no reply
         self._hold: Hold | None = None
 
     def holding(self, hold: Hold) -> Self:
@@ -55,6 +57,11 @@ class _BaseStream:
     @property
     def reply(self) -> Reply:
         """The whole reply with usage and cost; available once iteration has finished."""
+        if self._reply is None and self._stopped:
+            raise InvalidRequestError(
+                "the stream was abandoned before its end (closed, dropped or cancelled), so it "
+                f"has no reply; what it received cost {format_usd(self._call.spent)}, billed to "
+                "its budgets (.decision lists every attempt)", field="reply")
         if self._reply is None:
             raise InvalidRequestError(
                 "the stream has not finished; iterate it to the end before reading .reply",
@@ -83,6 +90,7 @@ class _BaseStream:
                    exc: BaseException) -> None:
         """The stream was left mid-attempt (closed, dropped, cancelled): the tokens received
         were billed by the provider, so they are billed here too, like a broken stream's."""
+        self._stopped = True
         self._call.abandoned(action, assembler.partial(latency=time.perf_counter() - started), exc)
 
     def _finish(self, action: Try, assembler: StreamAssembler, started: float, *,

@@ -8,6 +8,7 @@ falls back to UTF-8 bytes, which no byte-level BPE exceeds, so budgets still hol
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 from collections.abc import Callable
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from router.catalog import ImageTokens, ModelSpec
 
 __all__ = [
+    "BYTES",
     "UNKNOWN_IMAGE_TILES",
     "RequestTokens",
     "count_tokens",
@@ -43,8 +45,23 @@ UNKNOWN_IMAGE_TILES = 8
 # 200k UTF-8 bytes, hence at most 200k tokens.
 _CHUNK_CHARS = 50_000
 
+#: The tokenizer that counts UTF-8 bytes: what a catalog entry may name on purpose, and what
+#: every other tokenizer falls back to when its package is not installed.
+BYTES = "bytes"
+
+log = logging.getLogger("router")
 _lock = threading.Lock()
 _encoders: dict[str, Callable[[str], int] | None] = {}
+
+
+def _missing(name: str, package: str) -> None:
+    # Once per tokenizer per process (the result is cached): loud enough to be noticed, since
+    # every estimate is then too high and a tight budget may refuse what would have fitted.
+    log.warning(
+        "%s is not installed: %s tokens are counted as UTF-8 bytes, an upper bound (estimates "
+        "run high, e.g. 40 tokens for 14). Install the tokenizers extra for exact counts: "
+        "pip install 'router[tokenizers]'", package, name,
+    )
 
 
 def _load(name: str) -> Callable[[str], int] | None:
@@ -52,6 +69,7 @@ def _load(name: str) -> Callable[[str], int] | None:
         try:
             import bpe_openai
         except ImportError:
+            _missing(name, "bpe-openai")
             return None
         encoding = bpe_openai.get_encoding(name)
         return lambda text: len(encoding.encode_ordinary(text))
@@ -61,6 +79,7 @@ def _load(name: str) -> Callable[[str], int] | None:
 
             from mistral_common.tokens.tokenizers.tekken import Tekkenizer
         except ImportError:
+            _missing(name, "mistral-common")
             return None
         path = resources.files("mistral_common").joinpath("data", "tekken_240718.json")
         tekken = Tekkenizer.from_file(str(path))
@@ -125,12 +144,15 @@ def image_tokens(image: ImagePart, rule: ImageTokens) -> int:
 
 
 class RequestTokens:
-    """Input-token estimates of one request, counted once per tokenizer and shared by all candidates."""
+    """Input-token estimates of one request, counted once per tokenizer and shared by all candidates.
 
-    __slots__ = ("_by_tokenizer", "_images", "_text", "request")
+    `byte_bound` lists the tokenizers that were not installed and so counted UTF-8 bytes instead."""
+
+    __slots__ = ("_by_tokenizer", "_images", "_text", "byte_bound", "request")
 
     def __init__(self, request: Request):
         self.request = request
+        self.byte_bound: list[str] = []
         self._by_tokenizer: dict[str, int] = {}
         self._text: str | None = None
         self._images = [p for m in request.messages for p in m.parts if isinstance(p, ImagePart)]
@@ -165,6 +187,8 @@ class RequestTokens:
         if count is None:
             request = self.request
             count = count_tokens(self._joined_text(), tokenizer)
+            if tokenizer != BYTES and not exact_tokenizer_available(tokenizer):
+                self.byte_bound.append(tokenizer)
             count += PER_REQUEST + PER_MESSAGE * len(request.messages)
             count += PER_TOOL * len(request.tools) + sum(
                 PER_MESSAGE for m in request.messages for _ in m.tool_calls

@@ -391,7 +391,8 @@ def test_without_budgets_spend_is_still_recorded(make: Any) -> None:
     [group] = report.groups
     assert dict(group.key) == {"user": "alice", "model": reply.model}
     assert report.to_json()["rows"] == [{"user": "alice", "model": reply.model, "calls": 1,
-                                         "cost": str(reply.cost)}]
+                                         "cost": "0.00000026"}]  # never 2.6E-7
+    assert Decimal(report.to_json()["total"]) == reply.cost
     with pytest.raises(ValueError, match="^by: unknown 'colour'"):
         router.spend(by=["colour"])
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-from typing import Any
+import traceback
+import warnings
+from typing import Any, NoReturn
 
 import click
 
-from router.cli.common import BAD_INPUT, Options, check_file, classify
+from router.cli.common import BAD_INPUT, Options, check_file, classify, warn
+from router.settings import ConfigWarning
 
 __all__ = ["cli"]
 
@@ -17,7 +20,8 @@ __all__ = ["cli"]
 class RouterGroup(click.Group):
     """Turns every error of a subcommand into one line on stderr and an exit code.
 
-    `--debug` (or `ROUTER_DEBUG=1`) lets the traceback through instead.
+    `--debug` (or `ROUTER_DEBUG=1`) prints the traceback first; the exit code stays the documented
+    one, so a script that checks it behaves the same with and without `--debug`.
     """
 
     def make_context(self, info_name: str | None, args: list[str],
@@ -27,36 +31,44 @@ class RouterGroup(click.Group):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as exc:  # the group's own options, e.g. --today tomorrow
-            if "--debug" in args or os.environ.get("ROUTER_DEBUG"):
-                raise
-            _one_line(f"{info_name or 'router'}: error: {exc.format_message()}")
-            raise click.exceptions.Exit(BAD_INPUT) from None
+            debug = "--debug" in args or bool(os.environ.get("ROUTER_DEBUG"))
+            _fail(f"{info_name or 'router'}: error: {exc.format_message()}", BAD_INPUT, debug)
 
     def invoke(self, ctx: click.Context) -> Any:
+        debug = bool(ctx.params.get("debug"))
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                # Warnings raised while a command runs (a misspelt ROUTER_* variable) are one
+                # clean line each, like the command's own, not Python's two-line format.
+                warnings.simplefilter("always", ConfigWarning)
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort):
             raise
         except BrokenPipeError:  # `router models | head`: the reader left; say nothing more
             _silence_stdout()
             raise click.exceptions.Exit(0) from None
         except click.UsageError as exc:
-            if ctx.params.get("debug"):
-                raise
             where = exc.ctx.command_path if exc.ctx else "router"
-            _one_line(f"{where}: error: {exc.format_message()} (see '{where} --help')")
-            raise click.exceptions.Exit(BAD_INPUT) from None
+            _fail(f"{where}: error: {exc.format_message()} (see '{where} --help')", BAD_INPUT, debug)
         except click.ClickException as exc:
-            if ctx.params.get("debug"):
-                raise
-            _one_line(f"router: error: {exc.format_message()}")
-            raise click.exceptions.Exit(exc.exit_code) from None
+            _fail(f"router: error: {exc.format_message()}", exc.exit_code, debug)
         except Exception as exc:
-            if ctx.params.get("debug"):
-                raise
             code, line = classify(exc)
-            _one_line(f"router: error: {line}")
-            raise click.exceptions.Exit(code) from None
+            _fail(f"router: error: {line}", code, debug)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    warn(str(message))
+
+
+def _fail(line: str, code: int, debug: bool) -> NoReturn:
+    """Print the error being handled (its traceback first under `--debug`), exit with `code`."""
+    if debug:
+        traceback.print_exc()
+    _one_line(line)
+    raise click.exceptions.Exit(code) from None
 
 
 def _debug_first(args: list[str]) -> list[str]:
@@ -96,7 +108,7 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
 @click.option("--today", metavar="YYYY-MM-DD", callback=_date,
               help="Judge lifecycles on this day instead of today (e.g. the day after a shutdown).")
 @click.option("--debug", is_flag=True, envvar="ROUTER_DEBUG",
-              help="Show tracebacks instead of one-line errors (anywhere on the line).")
+              help="Show the traceback before the one-line error (anywhere on the line; same exit codes).")
 @click.version_option(package_name="router", prog_name="router")
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, today: dt.date | None, debug: bool) -> None:

@@ -19,7 +19,7 @@ from router.decision import Decision
 from router.errors import ConfigError, InvalidRequestError, NoRouteError, RouterError
 from router.ledger import Ledger, LedgerURL, parse_ledger_url
 from router.lifecycle import ModelLifecycleWarning
-from router.money import format_usd
+from router.money import format_usd, plain_usd
 from router.settings import resolve
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "make_router",
     "out_console",
     "usd",
+    "warn",
 ]
 
 OK = 0
@@ -126,7 +127,7 @@ def dump_json(data: Any) -> None:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value else "0"
+        return plain_usd(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, set | frozenset | tuple):
@@ -150,15 +151,23 @@ def make_router(opts: Options, *, strategy: str | None = None,
     lifecycle = [str(w.message) for w in caught if issubclass(w.category, ModelLifecycleWarning)]
     for w in caught:
         if not issubclass(w.category, ModelLifecycleWarning):
-            err_console().print(f"router: warning: {w.message}", markup=False)
+            warn(str(w.message))
     return router, lifecycle
+
+
+def warn(message: str) -> None:
+    """`router: warning: MESSAGE` on stderr, once per command however often it is raised (the
+    config is resolved more than once by some commands)."""
+    ctx = click.get_current_context(silent=True)
+    seen: set[str] = ctx.find_root().meta.setdefault("router.warned", set()) if ctx else set()
+    if message not in seen:
+        seen.add(message)
+        err_console().print(f"router: warning: {message}", markup=False)
 
 
 def configured_ledger(opts: Options) -> LedgerURL:
     """The ledger the config names, parsed; nothing is opened or created."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # make_router reports them
-        return parse_ledger_url(resolve(opts.config, env=os.environ).config.ledger)
+    return parse_ledger_url(resolve(opts.config, env=os.environ).config.ledger)
 
 
 def decision_json(decision: Decision) -> dict[str, Any]:

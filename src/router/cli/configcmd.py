@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any
 
 import click
@@ -19,12 +20,13 @@ from router.cli.common import (
     err_console,
     out_console,
     usd,
+    warn,
 )
 from router.config import build_deployments
 from router.deployments import Deployment, LifecycleState
 from router.lifecycle import Notice, notices
 from router.schema import config_schema, schema_markdown
-from router.settings import resolve
+from router.settings import ConfigWarning, resolve
 
 __all__ = ["config_group"]
 
@@ -47,20 +49,25 @@ def check(opts: Options, file: str | None, strict: bool, as_json: bool) -> None:
     """Validate FILE (default: --config) and print its deployments, keys masked.
 
     Warns about deprecated models with the days left; refuses (exit 1) retired ones, naming their
-    replacement; a malformed file exits 2 naming the file, the key and the fix.
+    replacement, and a ROUTER_* variable that names no config key; a malformed file exits 2
+    naming the file, the key and the fix.
     """
     path = file or opts.config
     if path is None:
         raise CliError("name the config FILE to check (or pass --config)")
     check_file(path, "config file")
-    resolved = resolve(path, env=os.environ)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConfigWarning)
+        resolved = resolve(path, env=os.environ)
+    # An ignored ROUTER_* variable is a problem: what it meant to set (a ledger...) is not set.
+    ignored = [str(w.message) for w in caught if issubclass(w.category, ConfigWarning)]
     _, deployments = build_deployments(resolved.config, resolved.unset, resolved.source)
     today = opts.date()
     found = notices(deployments, today)
     retired = [n for n in found if n.state is LifecycleState.RETIRED]
     deprecated = [n for n in found if n.state is LifecycleState.DEPRECATED]
     keyless = [d for d in deployments if not d.has_key]
-    problems = [n.message for n in retired]
+    problems = ignored + [n.message for n in retired]
     if len(retired) == len(deployments):  # none at all, or every one retired
         problems.append(_NOTHING_SERVES)
     if strict:
@@ -75,6 +82,8 @@ def check(opts: Options, file: str | None, strict: bool, as_json: bool) -> None:
                    "problems": problems})
     else:
         _show(path, deployments, today, resolved.origins)
+        for message in ignored:
+            warn(message)
         err = err_console()
         for n in deprecated:
             err.print(Text(f"warning: {n.message}", style="yellow"))

@@ -31,6 +31,7 @@ from router.ledger.base import (
     to_units,
 )
 from router.ledger.memory import MemoryLedger
+from router.redaction import mask_url
 
 __all__ = [
     "Balance",
@@ -95,23 +96,24 @@ def parse_ledger_url(url: str, *, path: str = "ledger") -> LedgerURL:
             raise ConfigError(f"{url!r}: name the database file, e.g. sqlite:///var/lib/router.db",
                               path=path)
         return LedgerURL("sqlite", file)
+    shown = repr(mask_url(url))  # a redis URL may hold a password: never in an error
     if scheme in ("redis", "rediss"):
         parts = urlsplit(url)
         try:
             port = parts.port
         except ValueError:
-            raise ConfigError(f"{url!r}: the port is not a number", path=path) from None
+            raise ConfigError(f"{shown}: the port is not a number", path=path) from None
         db = parts.path.strip("/")
         if not parts.hostname or (db and not db.isdigit()) or (port is not None and port < 1):
-            raise ConfigError(f"{url!r}: expected redis://host:port/db, e.g. redis://127.0.0.1:6379/0",
+            raise ConfigError(f"{shown}: expected redis://host:port/db, e.g. redis://127.0.0.1:6379/0",
                               path=path)
         options = dict(parse_qsl(parts.query))
         prefix = options.get("prefix", "router")
         if not prefix or any(ch in prefix for ch in "{}:"):
-            raise ConfigError(f"{url!r}: prefix must be a non-empty name without {{, }} or :",
+            raise ConfigError(f"{shown}: prefix must be a non-empty name without {{, }} or :",
                               path=path)
         return LedgerURL("redis", url)
-    raise ConfigError(f"unknown ledger {url!r}; {_EXAMPLES}", path=path)
+    raise ConfigError(f"unknown ledger {shown}; {_EXAMPLES}", path=path)
 
 
 def open_ledger(url: str, *, clock: Callable[[], float] = time.time) -> Ledger:

@@ -18,7 +18,7 @@ from urllib.parse import unquote
 from router.budgets import Bucket, Budget, CallScope, Scope, apply_budgets, bucket_for
 from router.errors import InvalidRequestError
 from router.ledger import Balance, Entry, Ledger
-from router.money import format_usd
+from router.money import format_usd, plain_usd
 
 __all__ = [
     "DIMENSIONS",
@@ -88,15 +88,16 @@ class SpendReport:
         """Rows for `router spend`: the `by` groups, else the budgets (else spend by model)."""
         rows: list[dict[str, object]]
         if self.by and not set(self.by) <= {"budget", "window"}:
-            rows = [{**dict(g.key), "calls": g.calls, "cost": str(g.cost)} for g in self.groups]
+            rows = [{**dict(g.key), "calls": g.calls, "cost": plain_usd(g.cost)}
+                    for g in self.groups]
         elif self.budgets:
-            rows = [{"budget": b.name, "window": b.window, "limit": str(b.limit),
-                     "spent": str(b.spent), "reserved": str(b.reserved),
-                     "remaining": str(b.remaining)} for b in self.budgets]
+            rows = [{"budget": b.name, "window": b.window, "limit": plain_usd(b.limit),
+                     "spent": plain_usd(b.spent), "reserved": plain_usd(b.reserved),
+                     "remaining": plain_usd(b.remaining)} for b in self.budgets]
         else:
             rows = [{"model": m.model, "deployment": m.deployment, "calls": m.calls,
-                     "cost": str(m.cost)} for m in self.by_model]
-        return {"rows": rows, "total": str(self.total),
+                     "cost": plain_usd(m.cost)} for m in self.by_model]
+        return {"rows": rows, "total": plain_usd(self.total),
                 "since": self.since.isoformat() if self.since else None,
                 "until": self.until.isoformat() if self.until else None}
 
@@ -223,7 +224,7 @@ def _row(entry: Entry) -> dict[str, str]:
     return {
         "at": dt.datetime.fromtimestamp(entry.at, dt.UTC).isoformat(timespec="microseconds"),
         "reservation": entry.reservation,
-        "cost_usd": format(entry.cost, "f"),  # plain digits: 0.00000026, never 2.6E-7
+        "cost_usd": plain_usd(entry.cost),  # plain digits: 0.00000026, never 2.6E-7
         "outcome": str(entry.outcome),
         "model": entry.model or "",
         "deployment": entry.deployment or "",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from router.money import format_usd
+from router.money import format_usd, plain_usd
 from router.observability.hooks import CallInfo, Hook
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class LoggingHook(Hook):
         attempts = len(reply.decision.attempts)
         fields = {
             "call": call.id, "model": reply.model, "deployment": reply.deployment,
-            "cost_usd": str(reply.cost), "input_tokens": reply.usage.input_tokens,
+            "cost_usd": plain_usd(reply.cost), "input_tokens": reply.usage.input_tokens,
             "output_tokens": reply.usage.output_tokens,
             "cached_input_tokens": reply.usage.cached_input_tokens,
             "latency_s": round(call.elapsed(), 4), "attempts": attempts,

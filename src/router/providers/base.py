@@ -20,7 +20,7 @@ from router.errors import (
     ResponseError,
 )
 from router.providers.http import Deadline, HttpStack, async_client, sync_client
-from router.providers.redact import redact
+from router.redaction import basic_credentials, redact, scrub_exception
 from router.types import (
     Completion,
     FinishReason,
@@ -77,6 +77,7 @@ TRANSPORT_ERRORS = (httpx.HTTPError, httpx2.HTTPError)
 READ_ERRORS = (httpx.HTTPError, httpx2.HTTPError, ValueError)
 _TIMEOUTS = (httpx.TimeoutException, httpx2.TimeoutException)
 _CONNECTION = (httpx.TransportError, httpx2.TransportError)
+C = TypeVar("C", bound=httpx.Client | httpx2.Client | httpx.AsyncClient | httpx2.AsyncClient)
 
 
 class Provider(ABC):
@@ -113,10 +114,26 @@ class Provider(ABC):
         """Release async connections."""
 
     def _http_client(self) -> httpx.Client | httpx2.Client:
-        return sync_client(self.http, transport=self.transport, timeout=self.deployment.timeout)
+        return self._authed(sync_client(self.http, transport=self.transport,
+                                        timeout=self.deployment.timeout))
 
     def _async_http_client(self) -> httpx.AsyncClient | httpx2.AsyncClient:
-        return async_client(self.http, transport=self.transport, timeout=self.deployment.timeout)
+        return self._authed(async_client(self.http, transport=self.transport,
+                                         timeout=self.deployment.timeout))
+
+    def _authed(self, client: C) -> C:
+        """`client`, sending the base URL's `user:password` as HTTP Basic auth. The SDKs get the
+        URL without it: httpx logs every request's URL at INFO, and errors quote it."""
+        if self.deployment.url_auth is not None:
+            client.auth = basic_credentials(self.deployment.url_auth.get())
+        return client
+
+    def _scrubbed(self, error: ProviderError, cause: BaseException) -> ProviderError:
+        """`error`, and the SDK error chained under it, without this deployment's credentials
+        or any other a provider echoed in its error body."""
+        scrub_exception(error, self.deployment.scrub)
+        scrub_exception(cause, self.deployment.scrub)
+        return error
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.deployment.id!r})"

@@ -33,6 +33,7 @@ from router.providers.base import (
     tool_specs,
     translate_transport_error,
 )
+from router.providers.redact import redact
 from router.types import Completion, Request, StreamChunk, ToolCall, ToolCallDelta, Usage
 
 __all__ = ["MistralProvider", "translate_mistral_error"]
@@ -52,7 +53,7 @@ class MistralProvider(Provider):
         return Mistral(
             api_key=dep.api_key.get() if dep.api_key else "unused",
             # The SDK adds /v1 itself; an OpenAI-style root (".../v1") names the same server.
-            server_url=dep.request_url.removesuffix("/v1"),
+            server_url=dep.base_url.removesuffix("/v1"),
             # Typed for httpx2; plain httpx clients work and let respx intercept.
             # Both are given so that the SDK makes none of its own; one of them stays unused.
             client=self._http_client(),  # type: ignore[arg-type]
@@ -134,7 +135,7 @@ class MistralProvider(Provider):
                 resp = chat.complete(**self._kwargs(request, options))
             return self._completion(resp, started)
         except _ERRORS as exc:
-            raise translate_mistral_error(exc, self.deployment.id) from exc
+            raise self._scrubbed(translate_mistral_error(exc, self.deployment.id), exc) from exc
 
     async def acomplete(self, request: Request, options: CallOptions) -> Completion:
         started = time.perf_counter()
@@ -144,7 +145,7 @@ class MistralProvider(Provider):
                 resp = await chat.complete_async(**self._kwargs(request, options))
             return self._completion(resp, started)
         except _ERRORS as exc:
-            raise translate_mistral_error(exc, self.deployment.id) from exc
+            raise self._scrubbed(translate_mistral_error(exc, self.deployment.id), exc) from exc
 
     def stream(self, request: Request, options: CallOptions) -> Generator[StreamChunk, None, None]:
         try:
@@ -158,7 +159,7 @@ class MistralProvider(Provider):
                         deadline.relax()
                     yield chunk
         except _ERRORS as exc:
-            raise translate_mistral_error(exc, self.deployment.id) from exc
+            raise self._scrubbed(translate_mistral_error(exc, self.deployment.id), exc) from exc
 
     async def astream(self, request: Request, options: CallOptions) -> AsyncGenerator[StreamChunk, None]:
         try:
@@ -172,7 +173,7 @@ class MistralProvider(Provider):
                         deadline.relax()
                     yield chunk
         except _ERRORS as exc:
-            raise translate_mistral_error(exc, self.deployment.id) from exc
+            raise self._scrubbed(translate_mistral_error(exc, self.deployment.id), exc) from exc
 
     def close(self) -> None:
         if self._client is not None and self._client.sdk_configuration.client is not None:
@@ -244,14 +245,15 @@ def translate_mistral_error(exc: Exception, deployment: str) -> ProviderError:
     if isinstance(exc, errors.ResponseValidationError):
         reported = _reported_error(exc.body)
         if reported is not None:  # an error object where an answer or a chunk was expected
-            return ServerError(f"the provider reported an error: {reported}", **common)
+            return ServerError(f"the provider reported an error: {redact(reported)}", **common)
         first_line = exc.message.splitlines()[0] if exc.message else "validation failed"
         return ResponseError(f"unreadable response: {first_line}", **common)
     if isinstance(exc, errors.MistralError):
         status = exc.status_code
         common.update(status_code=status, retry_after=retry_after(exc.headers),
                       body=exc.body, request_id=exc.headers.get("x-request-id"))
-        message = f"HTTP {status}: {_reported_error(exc.body) or _short(exc.body) or exc.message}"
+        reported = _reported_error(exc.body) or _short(exc.body) or exc.message
+        message = f"HTTP {status}: {redact(reported)}"
         if status < 400:  # a success status whose body the SDK could not read (HTML, not JSON)
             return ResponseError(f"unreadable response: {message}", **common)
         if status in (401, 403):

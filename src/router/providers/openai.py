@@ -49,7 +49,7 @@ class OpenAIProvider(Provider):
         return {
             # Self-hosted servers often need no key, but the SDK insists on one.
             "api_key": dep.api_key.get() if dep.api_key else "unused",
-            "base_url": dep.request_url,
+            "base_url": dep.base_url,
             "max_retries": 0,
             "timeout": dep.timeout,
             "default_headers": dict(dep.headers) or None,
@@ -109,8 +109,9 @@ class OpenAIProvider(Provider):
         if not getattr(resp, "choices", None):
             reported = embedded_error(getattr(resp, "model_extra", None))
             if reported is not None:  # some hosts answer 200 with an error body
-                raise ServerError(f"HTTP 200 with an error: {reported}", provider="openai",
-                                  deployment=dep, request_id=getattr(resp, "_request_id", None))
+                raise ServerError(f"HTTP 200 with an error: {self.deployment.scrub(reported)}",
+                                  provider="openai", deployment=dep,
+                                  request_id=getattr(resp, "_request_id", None))
             raise ResponseError("the response has no choices", provider="openai", deployment=dep)
         choice = resp.choices[0]
         message = choice.message
@@ -143,9 +144,9 @@ class OpenAIProvider(Provider):
                 resp = chat.create(**self._kwargs(request, options))
             return self._completion(resp, started)
         except openai.OpenAIError as exc:
-            raise translate_openai_error(exc, self.deployment.id) from exc
+            raise self._scrubbed(translate_openai_error(exc, self.deployment.id), exc) from exc
         except READ_ERRORS as exc:  # e.g. a 200 whose body is not JSON
-            raise translate_transport_error(exc, "openai", self.deployment.id) from exc
+            raise self._scrubbed(translate_transport_error(exc, "openai", self.deployment.id), exc) from exc
 
     async def acomplete(self, request: Request, options: CallOptions) -> Completion:
         started = time.perf_counter()
@@ -155,9 +156,9 @@ class OpenAIProvider(Provider):
                 resp = await chat.create(**self._kwargs(request, options))
             return self._completion(resp, started)
         except openai.OpenAIError as exc:
-            raise translate_openai_error(exc, self.deployment.id) from exc
+            raise self._scrubbed(translate_openai_error(exc, self.deployment.id), exc) from exc
         except READ_ERRORS as exc:  # e.g. a 200 whose body is not JSON
-            raise translate_transport_error(exc, "openai", self.deployment.id) from exc
+            raise self._scrubbed(translate_transport_error(exc, "openai", self.deployment.id), exc) from exc
 
     def _stream_kwargs(self, request: Request, options: CallOptions) -> dict[str, Any]:
         kw = self._kwargs(request, options)
@@ -178,9 +179,9 @@ class OpenAIProvider(Provider):
                         deadline.relax()
                     yield chunk
         except openai.OpenAIError as exc:
-            raise translate_openai_error(exc, self.deployment.id) from exc
+            raise self._scrubbed(translate_openai_error(exc, self.deployment.id), exc) from exc
         except READ_ERRORS as exc:  # raised while reading the body, unwrapped
-            raise translate_transport_error(exc, "openai", self.deployment.id) from exc
+            raise self._scrubbed(translate_transport_error(exc, "openai", self.deployment.id), exc) from exc
 
     async def astream(self, request: Request, options: CallOptions) -> AsyncGenerator[StreamChunk, None]:
         try:
@@ -195,9 +196,9 @@ class OpenAIProvider(Provider):
                         deadline.relax()
                     yield chunk
         except openai.OpenAIError as exc:
-            raise translate_openai_error(exc, self.deployment.id) from exc
+            raise self._scrubbed(translate_openai_error(exc, self.deployment.id), exc) from exc
         except READ_ERRORS as exc:  # raised while reading the body, unwrapped
-            raise translate_transport_error(exc, "openai", self.deployment.id) from exc
+            raise self._scrubbed(translate_transport_error(exc, "openai", self.deployment.id), exc) from exc
 
     def close(self) -> None:
         if self._sync is not None:
@@ -267,7 +268,7 @@ def translate_openai_error(exc: openai.OpenAIError, deployment: str) -> Provider
         headers = exc.response.headers if exc.response is not None else None
         common.update(status_code=status, request_id=exc.request_id,
                       retry_after=retry_after(headers), body=exc.body)
-        message = f"HTTP {status}: {_message(exc)}"
+        message = f"HTTP {status}: {redact(_message(exc))}"
         if status in (401, 403):
             return AuthenticationError(message, **common)
         if status == 429:
@@ -281,7 +282,7 @@ def translate_openai_error(exc: openai.OpenAIError, deployment: str) -> Provider
         return ResponseError(f"unreadable response: {exc.message}", **common)
     if isinstance(exc, openai.APIError):  # an error event inside a stream that began with 200
         reported = embedded_error({"error": exc.body}) or exc.message
-        return ServerError(f"the provider reported an error mid-stream: {reported}", **common)
+        return ServerError(f"the provider reported an error mid-stream: {redact(reported)}", **common)
     return ResponseError(f"{type(exc).__name__}: {exc}", **common)
 
 

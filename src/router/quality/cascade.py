@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from router.errors import AnswerCheckError
+from router.money import format_usd
 from router.strategies import Ranking, RouteContext, Strategy, general_quality
 from router.types import Completion, FinishReason, Request
 
@@ -245,8 +246,8 @@ def can_escalate(
     if budget is None or spent + next_worst_case <= budget:
         return True, ""
     return False, (
-        f"escalation would need up to {next_worst_case} more after {spent} spent, "
-        f"over the budget of {budget}"
+        f"escalation would need up to {format_usd(next_worst_case)} more after "
+        f"{format_usd(spent)} spent, over the budget of {format_usd(budget)}"
     )
 
 

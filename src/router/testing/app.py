@@ -5,6 +5,7 @@ a control command (``/_control/...``) that scripts the server from another proce
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import json
 import secrets
@@ -121,7 +122,7 @@ class FakeProviderApp:
         body, template = cached
         model = body.get("model") if isinstance(body.get("model"), str) else None
         authorized = settings.api_key is None or (
-            request.headers.get("authorization") == f"Bearer {settings.api_key}"
+            request.headers.get("authorization") == _expected_authorization(settings.api_key)
         )
         number, fault = self.state.begin(model, take=authorized)
         if not authorized:
@@ -284,3 +285,10 @@ async def start_server(
         lambda: HttpProtocol(app, connections), host, port, backlog=1024
     )
     return server, connections
+
+
+def _expected_authorization(api_key: str) -> str:
+    """`Bearer KEY`; a `user:password` key stands for HTTP Basic auth (a base URL's userinfo)."""
+    if ":" in api_key:
+        return "Basic " + base64.b64encode(api_key.encode()).decode()
+    return f"Bearer {api_key}"

@@ -25,7 +25,7 @@ class Settings:
 
     output_tokens: int = 8
     cached_tokens: int = 0
-    api_key: str | None = None  # when set, other keys get 401
+    api_key: str | None = None  # when set, other keys get 401; `user:password`: HTTP Basic auth
     flavor: str | None = None  # "openai" or "mistral"; None: detect from the user agent
     log_limit: int = 10_000
 
