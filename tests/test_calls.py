@@ -334,10 +334,12 @@ def test_nothing_received_costs_nothing() -> None:
 
 def test_breakers_opened_by_other_requests_after_the_decision_are_respected() -> None:
     breaker = CircuitBreaker(failures=1, cooldown=30, clock=Clock())
-    call = make(breaker=breaker)  # planned mini-a while every circuit was closed
+    call = make(breaker=breaker)
+    first = step(call)  # planned mini-a while every circuit was closed
     for dep in ("mini-a", "mini-b", "4o"):
         breaker.record_failure(dep, ServerError("HTTP 500"))
-    nxt = fail(call, ServerError("HTTP 500", status_code=500))
+    call.failed(first, ServerError("HTTP 500", status_code=500))
+    nxt = call.next_action()
     assert isinstance(nxt, Fail)
     assert isinstance(nxt.error, ServerError)
     assert [a.outcome for a in call.attempts] == ["ServerError", SKIPPED, SKIPPED, SKIPPED]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -81,7 +82,8 @@ class CallState:
     Each candidate is retried per `resilience.retry` while its errors are retryable; then, if the
     error is the deployment's fault, the next candidate is tried, provided the money already spent
     plus its worst case stays within the decision's budget and its circuit is not open. No
-    attempt starts after the overall deadline, and each gets at most the time that is left.
+    attempt starts after the overall deadline, and each gets at most the time that is left. The
+    deadline counts from the first `next_action()`: a stream starts when it is first read.
     """
 
     def __init__(self, request: Request, decision: Decision, *,
@@ -98,7 +100,8 @@ class CallState:
         self._tried_since = self._started  # when the current deployment was first planned
         self._last_error: ProviderError | None = None
         chosen = decision.require_route()
-        self._next: Try | Fail | None
+        self._next: Try | Fail | None = None  # None: the first attempt is planned when asked for
+        self._begun = True
         if decision.missing_keys:
             self._next = Fail(MissingKeyError(
                 "no API key is set for any deployment; set "
@@ -108,14 +111,20 @@ class CallState:
         elif not chosen.target.has_key:
             self._next = Fail(MissingKeyError(chosen.target.missing_key_hint()))
         else:
-            self._next = self._plan(0)
+            self._begun = False
 
-    def options_for(self, candidate: Candidate, remaining: float | None = None) -> CallOptions:
+    def options_for(self, candidate: Candidate, remaining: float | None = None, *,
+                    begins: float | None = None) -> CallOptions:
         timeout = self.resilience.timeouts.attempt_timeout(candidate.target.timeout, remaining)
-        return CallOptions(max_tokens=candidate.max_output_tokens, timeout=timeout, total=remaining)
+        return CallOptions(max_tokens=candidate.max_output_tokens, timeout=timeout, total=remaining,
+                           begins=begins)
 
     def next_action(self) -> Try | Fail:
         action = self._next
+        if action is None and not self._begun:  # the request starts now: so does its deadline
+            self._begun = True
+            self._started = self._tried_since = self._clock()
+            action = self._next = self._plan(0)
         assert action is not None, "next_action() called after the call finished"
         return action
 
@@ -165,7 +174,10 @@ class CallState:
                     self._index = index
                     self._retry, self._tried_since = None, now
                 left = None if remaining is None else remaining - wait
-                return Try(candidate, self.options_for(candidate, left), wait)
+                # The attempt's clock starts now (after its wait), not when the adapter sends:
+                # a first call's SDK client and imports count against the deadline too.
+                begins = time.monotonic() + wait  # the HTTP deadlines' clock
+                return Try(candidate, self.options_for(candidate, left, begins=begins), wait)
             self._skip(candidate, reason)
             index, wait = index + 1, 0.0
         return self._exhausted()
