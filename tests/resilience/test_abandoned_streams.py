@@ -150,3 +150,37 @@ def test_a_stream_cut_short_never_costs_more_than_its_worst_case(
         chosen.worst_case_cost)
     assert router.spend().total == attempt.cost
     router.close()
+
+
+@pytest.mark.parametrize("left", ["kept", "dropped"])
+def test_an_async_stream_left_open_is_closed_cleanly_at_loop_shutdown(
+    fake_provider: FakeProviderServer, adapter: str, left: str
+) -> None:
+    """`asyncio.run()` closes every unfinished async generator at once when it ends; the stream's
+    inner generators are closed by the stream alone, not a second time alongside it ("aclose():
+    asynchronous generator is already running")."""
+    router = make_router(fake_provider, adapter, budgets=BUDGET)
+    streams = 6  # the loop closes them in no set order: some orders went wrong, some did not
+    fake_provider.script(*[Ok(text=" ".join(["word"] * 20), token_delay=0.02)] * streams)
+    reported: list[str] = []
+    held: list[Any] = []
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda loop, context: reported.append(f"{context['message']}: "
+                                                  f"{context.get('exception')!r}"))
+        for _ in range(streams):
+            deltas = router.astream("Say something").__aiter__()
+            await anext(deltas)
+            await anext(deltas)
+            if left == "kept":
+                held.append(deltas)  # still open when the loop shuts down
+            del deltas
+
+    asyncio.run(main())
+    gc.collect()
+    assert reported == []
+    entries = list(router.ledger.entries())
+    assert len(entries) == streams
+    assert {e.outcome for e in entries} == {Outcome.CANCELLED}  # not failed with a RuntimeError
+    router.close()
