@@ -174,9 +174,8 @@ class CallState:
                     self._index = index
                     self._retry, self._tried_since = None, now
                 left = None if remaining is None else remaining - wait
-                # The attempt's clock starts now (after its wait), not when the adapter sends:
-                # a first call's SDK client and imports count against the deadline too.
-                begins = time.monotonic() + wait  # the HTTP deadlines' clock
+                # its clock starts now, not when the adapter sends: a first SDK client counts too
+                begins = time.monotonic() + wait  # the clock of the HTTP deadlines
                 return Try(candidate, self.options_for(candidate, left, begins=begins), wait)
             self._skip(candidate, reason)
             index, wait = index + 1, 0.0
