@@ -290,6 +290,22 @@ def test_a_stream_broken_after_text_is_billed_and_never_retried() -> None:
     assert breaker.store.get_many(["mini-a"])["mini-a"].failures == 1
 
 
+def test_an_error_after_money_was_spent_carries_the_requests_whole_spend() -> None:
+    call = make()
+    first = step(call)
+    partial = Completion(text="", finish_reason=FinishReason.OTHER, usage=Usage(10, 3))
+    billed = call.received_cost(first, partial)  # e.g. tool-call pieces before any text
+    call.failed(first, ServerError("HTTP 500", status_code=500), cost=billed)
+    error = BadRequestError("HTTP 400: bad", status_code=400)
+    nxt = fail(call, error)  # costs nothing itself, but the request has spent
+    assert isinstance(nxt, Fail)
+    assert nxt.error is error
+    assert billed > 0
+    assert error.cost == billed == call.spent
+    assert error.decision is not None
+    assert error.decision.spent == error.cost
+
+
 def test_a_stream_that_ended_without_a_finish_reason_is_truncated_not_done() -> None:
     call = make()
     partial = Completion(text="Hello", finish_reason=FinishReason.OTHER, usage=Usage(10, 1))
@@ -318,10 +334,12 @@ def test_nothing_received_costs_nothing() -> None:
 
 def test_breakers_opened_by_other_requests_after_the_decision_are_respected() -> None:
     breaker = CircuitBreaker(failures=1, cooldown=30, clock=Clock())
-    call = make(breaker=breaker)  # planned mini-a while every circuit was closed
+    call = make(breaker=breaker)
+    first = step(call)  # planned mini-a while every circuit was closed
     for dep in ("mini-a", "mini-b", "4o"):
         breaker.record_failure(dep, ServerError("HTTP 500"))
-    nxt = fail(call, ServerError("HTTP 500", status_code=500))
+    call.failed(first, ServerError("HTTP 500", status_code=500))
+    nxt = call.next_action()
     assert isinstance(nxt, Fail)
     assert isinstance(nxt.error, ServerError)
     assert [a.outcome for a in call.attempts] == ["ServerError", SKIPPED, SKIPPED, SKIPPED]

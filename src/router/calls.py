@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -19,7 +20,6 @@ from tenacity import RetryCallState
 from router import pricing
 from router.decision import SKIPPED, Attempt, Candidate, Decision
 from router.errors import (
-    AnswerCheckError,
     MissingKeyError,
     NoRouteError,
     ProviderError,
@@ -33,9 +33,9 @@ from router.pricing import actual_cost
 from router.providers.base import CallOptions
 from router.reasons import missing_keys
 from router.resilience import Resilience, counts_against, falls_back, out_of_time
-from router.types import Completion, Reply, Request
+from router.types import Completion, Reply, Request, Usage
 
-__all__ = ["SKIPPED", "CallState", "Fail", "Try"]
+__all__ = ["SKIPPED", "CallState", "Fail", "Try", "call_state"]
 
 log = logging.getLogger("router")
 
@@ -54,9 +54,27 @@ class Try:
 
 @dataclass(frozen=True, slots=True)
 class Fail:
-    """Stop: raise `error`."""
+    """Stop: raise `error`, or return `reply` when there is one (a cascade's paid answer that its
+    check rejected, kept because no stronger model could answer)."""
 
     error: RouterError
+    reply: Reply | None = None
+
+    def result(self) -> Reply:
+        """`reply`, else raise `error` (what a shell does with this action)."""
+        if self.reply is None:
+            raise self.error
+        return self.reply
+
+
+def call_state(request: Request, decision: Decision, *,
+               resilience: Resilience | None = None) -> CallState:
+    """The state of a call on `decision`: a cascade's (which checks answers) if it has checks."""
+    if decision.validators:
+        from router.quality.escalation import CascadeCall
+
+        return CascadeCall(request, decision, resilience=resilience)
+    return CallState(request, decision, resilience=resilience)
 
 
 class CallState:
@@ -65,7 +83,8 @@ class CallState:
     Each candidate is retried per `resilience.retry` while its errors are retryable; then, if the
     error is the deployment's fault, the next candidate is tried, provided the money already spent
     plus its worst case stays within the decision's budget and its circuit is not open. No
-    attempt starts after the overall deadline, and each gets at most the time that is left.
+    attempt starts after the overall deadline, and each gets at most the time that is left. The
+    deadline counts from the first `next_action()`: a stream starts when it is first read.
     """
 
     def __init__(self, request: Request, decision: Decision, *,
@@ -82,20 +101,27 @@ class CallState:
         self._tried_since = self._started  # when the current deployment was first planned
         self._last_error: ProviderError | None = None
         chosen = decision.require_route()
-        self._next: Try | Fail | None
+        self._next: Try | Fail | None = None  # None: the first attempt is planned when asked for
+        self._begun = True
         if decision.missing_keys:
             self._next = Fail(MissingKeyError(missing_keys(decision)))
         elif not chosen.target.has_key:
             self._next = Fail(MissingKeyError(chosen.target.missing_key_hint()))
         else:
-            self._next = self._plan(0)
+            self._begun = False
 
-    def options_for(self, candidate: Candidate, remaining: float | None = None) -> CallOptions:
+    def options_for(self, candidate: Candidate, remaining: float | None = None, *,
+                    begins: float | None = None) -> CallOptions:
         timeout = self.resilience.timeouts.attempt_timeout(candidate.target.timeout, remaining)
-        return CallOptions(max_tokens=candidate.max_output_tokens, timeout=timeout, total=remaining)
+        return CallOptions(max_tokens=candidate.max_output_tokens, timeout=timeout, total=remaining,
+                           begins=begins)
 
     def next_action(self) -> Try | Fail:
         action = self._next
+        if action is None and not self._begun:  # the request starts now: so does its deadline
+            self._begun = True
+            self._started = self._tried_since = self._clock()
+            action = self._next = self._plan(0)
         assert action is not None, "next_action() called after the call finished"
         return action
 
@@ -145,7 +171,9 @@ class CallState:
                     self._index = index
                     self._retry, self._tried_since = None, now
                 left = None if remaining is None else remaining - wait
-                return Try(candidate, self.options_for(candidate, left), wait)
+                # its clock starts now, not when the adapter sends: a first SDK client counts too
+                begins = time.monotonic() + wait  # the clock of the HTTP deadlines
+                return Try(candidate, self.options_for(candidate, left, begins=begins), wait)
             self._skip(candidate, reason)
             index, wait = index + 1, 0.0
         return self._exhausted()
@@ -197,6 +225,9 @@ class CallState:
         return Fail(NoRouteError(f"every candidate was skipped: {skipped}", decision=self.record()))
 
     def _fail(self, error: ProviderError) -> Fail:
+        """Give up with `error`, carrying the decision and what the request spent in all."""
+        if self.spent:
+            error.cost = self.spent
         error.decision = self.record()
         return Fail(error)
 
@@ -242,60 +273,9 @@ class CallState:
             self._next = self._fail(error)
 
     def accept(self, action: Try, completion: Completion) -> Reply | None:
-        """Like `succeeded`, but first run a cascade's answer checks: an answer they reject is
-        paid for and recorded, and `None` says a stronger model is to be tried next. The last
-        affordable answer is kept, with why it was not escalated in its attempt record."""
-        validators = self.decision.validators
-        if not validators:
-            return self.succeeded(action, completion)
-        from router.quality.cascade import check_answer
-
-        try:
-            verdict = check_answer(completion, self.request, validators)
-        except AnswerCheckError as exc:  # the answer was paid for: book it and say so
-            cost = self._cost_of(action.candidate, completion)
-            self.spent += cost
-            self.attempts.append(Attempt(
-                deployment=action.candidate.deployment, model=action.candidate.model,
-                outcome=type(exc).__name__, error=str(exc), wait=action.wait,
-                latency=completion.latency, cost=cost))
-            exc.cost, exc.decision = self.spent, self.record()
-            raise
-        if verdict.ok:
-            return self.succeeded(action, completion)
-        cost = self._cost_of(action.candidate, completion)
-        stronger = self._stronger_than(action.candidate, self.spent + cost)
-        if stronger is None:
-            return self.succeeded(action, completion, note=(
-                f"kept although the answer check failed ({verdict.reason}): no stronger model "
-                "is left within the budget"))
-        self.spent += cost
-        self.attempts.append(Attempt(
-            deployment=action.candidate.deployment, model=action.candidate.model,
-            outcome="rejected", error=verdict.reason, wait=action.wait,
-            latency=completion.latency, cost=cost,
-        ))
-        if self.resilience.breaker is not None:  # the deployment worked; the answer was weak
-            self.resilience.breaker.record_success(action.candidate.deployment)
-        self._next = self._plan(stronger)
-        return None
-
-    def _stronger_than(self, current: Candidate, spent: Decimal) -> int | None:
-        """The first later candidate of a better model (catalog quality) that the budget allows
-        after what was spent (the current answer included)."""
-        from router.strategies import general_quality
-
-        floor, budget = general_quality(current.spec), self.decision.budget
-        for index in range(self._index + 1, len(self.decision.candidates)):
-            candidate = self.decision.candidates[index]
-            if (candidate.model != current.model and general_quality(candidate.spec) > floor
-                    and candidate.target.has_key
-                    and (budget is None or spent + candidate.worst_case_cost <= budget)):
-                return index  # the breaker is asked by _plan, which may skip on to the next
-        return None
-
-    def _cost_of(self, candidate: Candidate, completion: Completion) -> Decimal:
-        return actual_cost(candidate.target.price, pricing.answer_usage(candidate, completion))
+        """An answer came: the reply (`succeeded`). A cascade (`router.quality.escalation`) first
+        checks it, and `None` says a stronger model is to be tried next."""
+        return self.succeeded(action, completion)
 
     def succeeded(self, action: Try, completion: Completion, *, note: str | None = None) -> Reply:
         """Price the completion and build the reply, with every attempt in its decision."""
@@ -311,20 +291,24 @@ class CallState:
         if self.resilience.breaker is not None:
             self.resilience.breaker.record_success(candidate.deployment)
         self._next = None
-        try:
-            parsed = self._parse(candidate, completion)
-        except ResponseError as exc:  # answered and billed, but not in the shape asked for
-            exc.usage, exc.cost = usage, cost
-            self.attempts.append(Attempt(
-                deployment=candidate.deployment, model=candidate.model, outcome=type(exc).__name__,
-                error=str(exc), wait=action.wait, latency=completion.latency, cost=cost,
-            ))
-            exc.decision = self.record()
-            raise
-        self.attempts.append(Attempt(
+        return self._reply(candidate, completion, usage, Attempt(
             deployment=candidate.deployment, model=candidate.model, outcome="ok", error=note,
             wait=action.wait, latency=completion.latency, cost=cost,
         ))
+
+    def _reply(self, candidate: Candidate, completion: Completion, usage: Usage, attempt: Attempt,
+               *, at: int | None = None) -> Reply:
+        """The reply, with `attempt` recorded (appended, or in place of attempt `at`). An answer
+        not in the shape asked for raises `ResponseError`, answered and billed all the same."""
+        try:
+            parsed = self._parse(candidate, completion)
+        except ResponseError as exc:
+            exc.usage, exc.cost = usage, self.spent
+            self._record(dataclasses.replace(attempt, outcome=type(exc).__name__, error=str(exc)),
+                         at)
+            exc.decision = self.record()
+            raise
+        self._record(attempt, at)
         decision = self.record()
         return Reply(
             text=completion.text,
@@ -339,6 +323,12 @@ class CallState:
             request_id=completion.request_id,
             latency=completion.latency,
         )
+
+    def _record(self, attempt: Attempt, at: int | None) -> None:
+        if at is None:
+            self.attempts.append(attempt)
+        else:
+            self.attempts[at] = attempt
 
     def received_cost(self, action: Try, partial: Completion) -> Decimal:
         """What the tokens of a broken stream cost: reported usage, else the router's count of

@@ -16,7 +16,7 @@ from typing_extensions import Unpack
 
 from router.breaker import BreakerStore, store_for_ledger
 from router.budgets import LedgerErrorPolicy, check_budgets, check_ttl
-from router.calls import CallState, Fail
+from router.calls import CallState, Fail, call_state
 from router.catalog import Catalog
 from router.config import build_deployments
 from router.decision import Decision, RoutingSettings, decide
@@ -198,7 +198,7 @@ class Router:
         return None if breaker is None else breaker.unavailable(self._deployment_ids)
 
     def _call(self, request: Request, decision: Decision) -> CallState:
-        return CallState(request, decision, resilience=self._resilience)
+        return call_state(request, decision, resilience=self._resilience)
 
     def _provider(self, deployment: Deployment) -> Provider:
         provider = self._providers.get(deployment.id)
@@ -235,8 +235,8 @@ class Router:
         call = hold.watch(self._call(request, decision))
         while True:
             action = call.next_action()
-            if isinstance(action, Fail):
-                raise action.error
+            if isinstance(action, Fail):  # raise, or return a cascade's paid answer
+                return action.result()
             if not hold.covers(call, action):
                 continue
             if action.wait:
@@ -276,7 +276,7 @@ class Router:
         while True:
             action = call.next_action()
             if isinstance(action, Fail):
-                raise action.error
+                return action.result()
             if not await hold.acovers(call, action):
                 continue
             if action.wait:

@@ -120,9 +120,10 @@ class LedgerError(RouterError):
 class ProviderError(RouterError):
     """A provider call failed. The SDK's exception is chained as `__cause__`.
 
-    When the router gives up, `decision` holds the routing decision with every attempt made.
-    `usage` and `cost` say what the failed attempt was billed, when tokens were received for it
-    (e.g. a whole answer whose tool-call arguments are not JSON); `None` otherwise.
+    When the router gives up, `decision` holds the routing decision with every attempt made and
+    `cost` what the request spent in all (`decision.spent`; `None` if nothing). `usage` says what
+    the failed attempt was billed for, when tokens were received for it (e.g. a whole answer whose
+    tool-call arguments are not JSON); `None` otherwise.
     """
 
     retryable: bool = False
@@ -192,7 +193,8 @@ class ResponseError(ProviderError):
 class StreamError(ProviderError):
     """A stream failed after it started, or ended without a finish reason (truncated).
 
-    `partial_text` holds what was received; `usage` and `cost` what it is billed at.
+    `partial_text` holds what was received; `usage` what it is billed for, `cost` what the
+    request spent in all (that stream included).
     """
 
     def __init__(

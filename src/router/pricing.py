@@ -1,5 +1,6 @@
 """What a request may cost before it is sent (worst case) and what it did cost (from usage, or
-from the router's own count of what arrived when the provider reported none)."""
+from the router's own count of what arrived when the provider reported none, which never goes
+beyond the worst case: its tokenizer may be the bytes upper bound)."""
 
 from __future__ import annotations
 
@@ -71,7 +72,8 @@ def answer_usage(candidate: Candidate, completion: Completion) -> Usage:
 
 def received_usage(candidate: Candidate, partial: Completion) -> Usage:
     """What a stream cut short (broken, abandoned) delivered: its usage if that chunk came, else
-    the input estimate and the tokens that arrived (the provider billed them both)."""
+    the input estimate and the tokens that arrived (the provider billed them both), at most the
+    `max_tokens` sent."""
     return _counted(candidate, partial) if partial.usage == _NO_USAGE else partial.usage
 
 
@@ -83,8 +85,13 @@ def received_cost(candidate: Candidate, partial: Completion) -> Decimal:
 
 
 def _counted(candidate: Candidate, completion: Completion) -> Usage:
+    """The router's own count: the input estimate the worst case used, and the output counted
+    with the model's tokenizer, capped at the `max_tokens` sent (the provider stops there, and the
+    count may be an upper bound: bytes, with no tokenizer installed), so that it never exceeds the
+    worst case the budgets reserved."""
     tokenizer = candidate.spec.tokenizer
     out = count_tokens(completion.text, tokenizer) + sum(
         count_tokens(str(c.arguments), tokenizer) for c in completion.tool_calls
     )
-    return Usage(input_tokens=candidate.input_tokens, output_tokens=out)
+    return Usage(input_tokens=candidate.input_tokens,
+                 output_tokens=min(out, candidate.max_output_tokens))

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
-from typing import Self
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from typing import Generic, Self, TypeVar
 
 from router.calls import CallState, Fail, Try
 from router.decision import Decision
@@ -30,6 +31,40 @@ from router.types import Reply
 __all__ = ["AsyncReplyStream", "ReplyStream"]
 
 ProviderFor = Callable[[Deployment], Provider]
+T = TypeVar("T")
+
+
+class _Owned(Generic[T]):
+    """An async generator iterated, and closed, by one owner (`aclosing`), kept out of the event
+    loop's list of generators to close at shutdown. `asyncio.run()` closes everything on that list
+    at once: an inner generator already being closed by its owner would fail ("aclose():
+    asynchronous generator is already running"), or make its owner fail. A generator joins the
+    list on its first step, so that one is made with the loop's `firstiter` hook off (its
+    finalizer stays, for a generator dropped unclosed)."""
+
+    __slots__ = ("_agen", "_step")
+
+    def __init__(self, agen: AsyncGenerator[T, None]) -> None:
+        self._agen = agen
+        self._step: Callable[[], Awaitable[T]] = self._first
+
+    def __aiter__(self) -> Self:
+        return self
+
+    def __anext__(self) -> Awaitable[T]:
+        return self._step()
+
+    def _first(self) -> Awaitable[T]:
+        self._step = self._agen.__anext__
+        hooks = sys.get_asyncgen_hooks()
+        sys.set_asyncgen_hooks(firstiter=None, finalizer=hooks.finalizer)
+        try:
+            return self._agen.__anext__()
+        finally:
+            sys.set_asyncgen_hooks(*hooks)
+
+    async def aclose(self) -> None:
+        await self._agen.aclose()
 
 
 class _BaseStream:
@@ -173,7 +208,7 @@ class AsyncReplyStream(_BaseStream):
     async def _run(self) -> AsyncIterator[str]:
         self._begin()
         settling = self._hold.asettling() if self._hold else contextlib.nullcontext()
-        async with settling, contextlib.aclosing(self._deltas()) as deltas:
+        async with settling, contextlib.aclosing(_Owned(self._deltas())) as deltas:
             async for delta in deltas:
                 yield delta
 
@@ -191,7 +226,7 @@ class AsyncReplyStream(_BaseStream):
             provider = self._provider_for(action.candidate.target)
             try:
                 async with contextlib.aclosing(
-                    provider.astream(call.request, action.options)
+                    _Owned(provider.astream(call.request, action.options))
                 ) as chunks:
                     async for chunk in chunks:
                         assembler.add(chunk)

@@ -1,7 +1,9 @@
-"""The cascade strategy end to end: a rejected cheap answer escalates, both calls are paid for."""
+"""The cascade strategy end to end: a rejected cheap answer escalates, both calls are paid for;
+when the escalation cannot succeed, the caller gets the cheap answer it paid for."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 from typing import Any
@@ -12,6 +14,7 @@ import respx
 from tests.conftest import OPENAI_URL, chat_json
 
 from router import InvalidRequestError, Router, RouterError
+from router.decision import SKIPPED
 from router.errors import AnswerCheckError
 from router.pricing import actual_cost
 from router.quality.cascade import CascadeStrategy
@@ -132,3 +135,70 @@ def test_a_check_that_raises_is_an_answer_check_error_with_the_paid_answer(make_
     assert (attempt.model, attempt.outcome, attempt.cost) == (
         "gpt-4o-mini", "AnswerCheckError", error.cost)
     assert router.spend().total == error.cost  # booked, not lost
+
+
+def _complete(router: Router, mode: str, **kwargs: Any) -> Any:
+    if mode == "async":
+        return asyncio.run(router.acomplete("Explain the proof.", max_tokens=50, **kwargs))
+    return router.complete("Explain the proof.", max_tokens=50, **kwargs)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_when_the_escalation_fails_the_paid_answer_is_returned(make_router: Any,
+                                                               mode: str) -> None:
+    config = {**CONFIG, "ledger": "memory", "breaker": {"enabled": False},
+              "budgets": [{"scope": "global", "limit": "5", "window": "month"}]}
+    router: Router = make_router(config, strategy="cascade")
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["model"] == "gpt-4o":
+            return httpx.Response(500, json={"error": {"message": "overloaded"}})
+        return answers({"gpt-4o-mini": REFUSAL})(request)
+
+    with respx.mock:
+        route = respx.post(OPENAI_URL).mock(side_effect=reply)
+        answer = _complete(router, mode, budget="0.01")
+    assert route.call_count == 2
+    assert (answer.model, answer.text) == ("gpt-4o-mini", REFUSAL)
+    mini = router.deployments[0].price
+    assert answer.cost == actual_cost(mini, Usage(20, 10)) > 0
+    kept, escalation = answer.decision.attempts
+    assert (kept.model, kept.outcome, kept.cost) == ("gpt-4o-mini", "ok", answer.cost)
+    assert kept.error is not None
+    assert kept.error.startswith("kept although the answer check failed (refusal: ")
+    assert "the escalation failed (" in kept.error
+    assert "HTTP 500: overloaded" in kept.error
+    assert (escalation.model, escalation.outcome, escalation.cost) == ("gpt-4o", "ServerError", 0)
+    assert router.spend().total == answer.cost  # paid once, booked once
+
+
+def test_when_a_shared_budget_refuses_the_escalation_the_paid_answer_is_returned(
+    make_router: Any
+) -> None:
+    probe: Router = make_router(CONFIG)
+    gpt4o_worst = probe.route("Explain the proof.", max_tokens=50,
+                              models=["gpt-4o"]).candidates[0].worst_case_cost
+    config = {**CONFIG, "ledger": "memory", "breaker": {"enabled": False}, "budgets": [
+        {"scope": "model", "match": "gpt-4o", "limit": str(gpt4o_worst * 3 / 2)}]}
+
+    def takes_the_room(completion: Any, request: Any) -> str:
+        # Meanwhile another call takes most of gpt-4o's budget: the escalation will not fit.
+        router.complete("Something else.", max_tokens=50, models=["gpt-4o"], strategy="cheapest")
+        return "weak answer"
+
+    router: Router = make_router(config, strategy=CascadeStrategy([takes_the_room]))
+    with respx.mock:
+        route = respx.post(OPENAI_URL).mock(side_effect=lambda request: httpx.Response(
+            200, json=chat_json("An answer.", model=json.loads(request.content)["model"],
+                                prompt_tokens=20, completion_tokens=50)))
+        answer = router.complete("Explain the proof.", max_tokens=50)
+    assert route.call_count == 2  # mini, then the other call's gpt-4o; the escalation never went
+    assert (answer.model, answer.text) == ("gpt-4o-mini", "An answer.")
+    kept, skipped = answer.decision.attempts
+    assert kept.outcome == "ok"
+    assert kept.error is not None
+    assert "kept although the answer check failed (takes_the_room: weak answer): " \
+        "no stronger model could be called (" in kept.error
+    assert "budget 'model=gpt-4o' has" in kept.error
+    assert (skipped.model, skipped.outcome) == ("gpt-4o", SKIPPED)
+    assert answer.cost == kept.cost > 0

@@ -38,7 +38,8 @@ def _cost(model: str, input_tokens: int, output_tokens: int) -> Decimal:
 def served_bill(request: RecordedRequest, fault: Fault, *, model: str, flavor: str,
                 attempt_timeout: float, estimated_input: int) -> Decimal:
     """What `request`, answered with `fault`, cost the caller: the usage the server reported, or,
-    for a stream cut short before its usage, the input estimate plus the text that arrived.
+    for a stream cut short before its usage, the input estimate plus the text that arrived (at
+    most the max_tokens it sent).
     Nothing for a request whose answer never reached the client or carried no tokens."""
     assert request.outcome.split(":")[0] == fault_kind(fault), (request.outcome, fault)
     if fault.delay > attempt_timeout or isinstance(fault, HttpError | Reset | MalformedJSON):
@@ -60,4 +61,6 @@ def served_bill(request: RecordedRequest, fault: Fault, *, model: str, flavor: s
     text = "".join(sent)
     if not text:
         return Decimal(0)
-    return _cost(model, estimated_input, count_tokens(text, TOKENIZERS[model]))
+    cap = request.body.get("max_completion_tokens") or request.body.get("max_tokens")
+    counted = count_tokens(text, TOKENIZERS[model])  # never more than the max_tokens sent
+    return _cost(model, estimated_input, counted if cap is None else min(counted, cap))

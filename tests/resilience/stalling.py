@@ -1,6 +1,7 @@
 """A server on 127.0.0.1 that answers 200 at once and then never finishes in time: it keeps a
-stream alive with SSE comments, or sends a JSON body one byte at a time. Per-read timeouts never
-fire on either; only a wall-clock deadline stops them. Each answer gives up after `patience`
+stream alive with SSE comments, or sends a JSON body one byte at a time (or, with `head=True`,
+never finishes the response head: a header byte at a time). Per-read timeouts never fire on any
+of them; only a wall-clock deadline stops them. Each answer gives up after `patience`
 seconds (a stream then ends without any event), so that a router without deadlines fails the
 tests instead of hanging them."""
 
@@ -35,7 +36,19 @@ class _Handler(socketserver.BaseRequestHandler):
         while len(body) < length:
             body += self.request.recv(65536)
         with contextlib.suppress(OSError):  # the client gave up: what these tests want
-            self._comments() if b'"stream":true' in body.replace(b" ", b"") else self._trickle()
+            if self.server.head:
+                self._trickle_head()
+            elif b'"stream":true' in body.replace(b" ", b""):
+                self._comments()
+            else:
+                self._trickle()
+
+    def _trickle_head(self) -> None:
+        self.request.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-pad: ")
+        until = time.monotonic() + self.server.patience
+        while time.monotonic() < until:
+            self.request.sendall(b"a")
+            time.sleep(0.02)
 
     def _comments(self) -> None:
         self.request.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
@@ -59,9 +72,10 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, patience: float) -> None:
+    def __init__(self, patience: float, head: bool) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.patience = patience
+        self.head = head
 
     @property
     def url(self) -> str:
@@ -69,8 +83,8 @@ class _Server(socketserver.ThreadingTCPServer):
 
 
 @contextmanager
-def stalling_server(patience: float = 6.0) -> Iterator[_Server]:
-    server = _Server(patience)
+def stalling_server(patience: float = 6.0, *, head: bool = False) -> Iterator[_Server]:
+    server = _Server(patience, head)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -4,17 +4,18 @@ for what it received, as the provider bills it: its reservation is settled, not 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 from typing import Any
 
 import pytest
-from tests.resilience.conftest import make_router, served_by
+from tests.resilience.conftest import MODELS, make_router, served_by
 
-from router import Router, Usage
+from router import Router, StreamError, Usage
 from router.ledger import Outcome
 from router.pricing import actual_cost
 from router.streaming import AsyncReplyStream, ReplyStream
-from router.testing import FakeProviderServer, Ok
+from router.testing import FakeProviderServer, MidStreamError, Ok
 from router.tokens import count_tokens
 
 BUDGET = [{"scope": "global", "limit": "100", "window": "month"}]
@@ -96,4 +97,90 @@ def test_a_stream_never_read_gives_its_reservation_back(
     assert list(router.ledger.entries()) == []
     assert all(b == type(b)() for b in router.ledger.scan("").values())
     assert fake_provider.requests == []
+    router.close()
+
+
+# Long words: a few bytes each is far more than the max_tokens below, in the bytes upper bound.
+LONG_WORDS = Ok(text="extraordinarily incomprehensibilities counterrevolutionaries "
+                     "uncharacteristically")
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+@pytest.mark.parametrize("ending", ["broken", "abandoned"])
+def test_a_stream_cut_short_never_costs_more_than_its_worst_case(
+    fake_provider: FakeProviderServer, adapter: str, mode: str, ending: str
+) -> None:
+    """With the bytes upper-bound tokenizer (a user-added model, or none installed) the router's
+    own count of the text received is far above what the provider billed: it is capped at the
+    max_tokens sent, so the call's spend stays within the worst case every budget reserved."""
+    model = MODELS[adapter]
+    router = make_router(fake_provider, adapter, models={model: {"tokenizer": "bytes"}},
+                         budgets=BUDGET)
+    chosen = router.route("Say it", max_tokens=5).chosen
+    assert chosen is not None
+    if ending == "broken":
+        fake_provider.script(MidStreamError(after_tokens=3))  # "Echo: Say it": 12 bytes
+    else:
+        fake_provider.script(LONG_WORDS)
+    shown: list[str] = []
+
+    async def read_async() -> None:
+        async for delta in stream:  # type: ignore[union-attr]
+            shown.append(delta)
+            if ending == "abandoned" and len(shown) == 3:
+                break
+
+    stream: ReplyStream | AsyncReplyStream
+    with contextlib.suppress(StreamError):
+        if mode == "stream":
+            stream = router.stream("Say it", max_tokens=5, budget=chosen.worst_case_cost)
+            for delta in stream:
+                shown.append(delta)
+                if ending == "abandoned" and len(shown) == 3:
+                    break
+        else:
+            stream = router.astream("Say it", max_tokens=5, budget=chosen.worst_case_cost)
+            asyncio.run(read_async())
+    assert len(shown) == 3
+    assert count_tokens("".join(shown), "bytes") > chosen.max_output_tokens == 5
+    [attempt] = stream.decision.attempts
+    assert attempt.outcome == ("StreamError" if ending == "broken" else "cancelled")
+    price = router.deployments[0].price
+    assert attempt.cost == actual_cost(price, Usage(chosen.input_tokens, 5)) == (
+        chosen.worst_case_cost)
+    assert router.spend().total == attempt.cost
+    router.close()
+
+
+@pytest.mark.parametrize("left", ["kept", "dropped"])
+def test_an_async_stream_left_open_is_closed_cleanly_at_loop_shutdown(
+    fake_provider: FakeProviderServer, adapter: str, left: str
+) -> None:
+    """`asyncio.run()` closes every unfinished async generator at once when it ends; the stream's
+    inner generators are closed by the stream alone, not a second time alongside it ("aclose():
+    asynchronous generator is already running")."""
+    router = make_router(fake_provider, adapter, budgets=BUDGET)
+    streams = 6  # the loop closes them in no set order: some orders went wrong, some did not
+    fake_provider.script(*[Ok(text=" ".join(["word"] * 20), token_delay=0.02)] * streams)
+    reported: list[str] = []
+    held: list[Any] = []
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda loop, context: reported.append(f"{context['message']}: "
+                                                  f"{context.get('exception')!r}"))
+        for _ in range(streams):
+            deltas = router.astream("Say something").__aiter__()
+            await anext(deltas)
+            await anext(deltas)
+            if left == "kept":
+                held.append(deltas)  # still open when the loop shuts down
+            del deltas
+
+    asyncio.run(main())
+    gc.collect()
+    assert reported == []
+    entries = list(router.ledger.entries())
+    assert len(entries) == streams
+    assert {e.outcome for e in entries} == {Outcome.CANCELLED}  # not failed with a RuntimeError
     router.close()

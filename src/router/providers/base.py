@@ -58,15 +58,18 @@ __all__ = [
 class CallOptions:
     """Per-call settings the router decides: the output cap it computed, the attempt's time limit
     (`timeout`, seconds, wall clock) and what was left of the request's deadline when the attempt
-    was planned (`total`; `None`: no deadline), which alone bounds a stream once it shows text."""
+    was planned (`total`; `None`: no deadline), which alone bounds a stream once it shows text.
+    Both count from `begins` (`time.monotonic()` when the attempt was planned, after its wait;
+    `None`: when the SDK call starts), so that building an SDK client counts too."""
 
     max_tokens: int
     timeout: float
     total: float | None = None
+    begins: float | None = None
 
     def deadline(self) -> Deadline:
-        """The attempt's deadline, from now: `with options.deadline():` around the SDK call."""
-        return Deadline(self.timeout, self.total)
+        """The attempt's deadline: `with options.deadline():` around the SDK call."""
+        return Deadline(self.timeout, self.total, self.begins)
 
 
 #: Transport errors of both HTTP stacks: `httpx` (the default clients) and `httpx2` (the SDKs'

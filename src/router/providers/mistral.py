@@ -130,7 +130,7 @@ class MistralProvider(Provider):
     def complete(self, request: Request, options: CallOptions) -> Completion:
         started = time.perf_counter()
         try:
-            chat = self.client.chat  # the SDK imports it on first use: before the clock starts
+            chat = self.client.chat  # imported on first use: within the deadline
             with options.deadline():
                 resp = chat.complete(**self._kwargs(request, options))
             return self._completion(resp, started)

@@ -139,7 +139,7 @@ class OpenAIProvider(Provider):
     def complete(self, request: Request, options: CallOptions) -> Completion:
         started = time.perf_counter()
         try:
-            chat = self.client.chat.completions  # made before the clock starts (first call)
+            chat = self.client.chat.completions  # built on first use: within the deadline
             with options.deadline():
                 resp = chat.create(**self._kwargs(request, options))
             return self._completion(resp, started)
