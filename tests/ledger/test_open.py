@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import sys
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -167,3 +168,23 @@ async def test_a_redis_that_refuses_the_connection_is_a_ledger_error_async() -> 
     with pytest.raises(LedgerError, match="ConnectionError"):
         await ledger.abalances(["g|*|total"])
     await ledger.aclose()
+
+
+def test_processes_creating_one_new_ledger_at_once_all_open_it(tmp_path: Path) -> None:
+    # A fresh file opened by several at once: each sees it empty or created, never "foreign",
+    # and a WAL switch refused at once is tried again.
+    for round_ in range(30):
+        path, errors = tmp_path / f"spend{round_}.db", []
+
+        def open_it(path: Path = path, errors: list[Exception] = errors) -> None:
+            try:
+                SQLiteLedger(path).close()
+            except Exception as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []

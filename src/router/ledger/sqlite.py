@@ -62,6 +62,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 _TOMBSTONE_SECONDS = 7 * 86400
 _PAGE = 1000
+_OPEN_TRIES = 6
 
 
 class SQLiteLedger(BlockingLedger):
@@ -92,9 +93,18 @@ class SQLiteLedger(BlockingLedger):
                               path="ledger")
         try:
             conn = self._conn()
-            self._refuse_foreign(conn)
-            conn.execute("PRAGMA journal_mode=WAL")
-            self._migrate(conn)
+            for attempt in range(_OPEN_TRIES):
+                try:
+                    self._refuse_foreign(conn)
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    self._migrate(conn)
+                    break
+                except sqlite3.OperationalError as exc:
+                    # Switching a new file to WAL while another process does the same can be
+                    # refused at once, without the busy timeout: try again shortly.
+                    if "locked" not in str(exc) or attempt == _OPEN_TRIES - 1:
+                        raise
+                    time.sleep(0.01 * 2**attempt)
         except sqlite3.Error as exc:
             self.close()
             raise ConfigError(f"cannot open {self.url}: {exc}", path="ledger") from exc
@@ -104,11 +114,14 @@ class SQLiteLedger(BlockingLedger):
 
     def _refuse_foreign(self, conn: sqlite3.Connection) -> None:
         """Never turn another application's database into a ledger (WAL mode, our tables)."""
-        if conn.execute("PRAGMA user_version").fetchone()[0]:
-            return
-        tables = [row[0] for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name LIMIT 4")]
-        if tables:
+        conn.execute("BEGIN")  # one snapshot: another process may be creating the ledger now
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = [row[0] for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name LIMIT 4")]
+        finally:
+            conn.execute("COMMIT")
+        if tables and not version:
             raise LedgerError(
                 f"{self.url} is not a router ledger: it already holds other tables "
                 f"({', '.join(tables)}); point `ledger` at a new file")
