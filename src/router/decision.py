@@ -23,9 +23,10 @@ from router.strategies import Filter, RouteContext, Strategy
 from router.tokens import RequestTokens
 from router.types import Request
 
-__all__ = ["SKIPPED", "Attempt", "Candidate", "Decision", "RoutingSettings", "decide"]
+__all__ = ["REJECTED", "SKIPPED", "Attempt", "Candidate", "Decision", "RoutingSettings", "decide"]
 
 SKIPPED = "skipped"  # the outcome of an attempt the router chose not to make
+REJECTED = "rejected"  # an answer paid for, that a check turned down (it may still be returned)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from tests.conftest import OPENAI_URL, chat_json
 from router import InvalidRequestError, Router, RouterError
 from router.decision import SKIPPED
 from router.errors import AnswerCheckError
+from router.ledger import Balance, Outcome
 from router.pricing import actual_cost
 from router.quality.cascade import CascadeStrategy
 from router.types import Usage
@@ -170,6 +171,31 @@ def test_when_the_escalation_fails_the_paid_answer_is_returned(make_router: Any,
     assert "HTTP 500: overloaded" in kept.error
     assert (escalation.model, escalation.outcome, escalation.cost) == ("gpt-4o", "ServerError", 0)
     assert router.spend().total == answer.cost  # paid once, booked once
+    # ... and booked to the model that answered, as the call's success
+    entries = [(e.model, e.outcome, e.cost) for e in router.ledger.entries()]
+    assert entries == [("gpt-4o-mini", Outcome.OK, answer.cost)]
+    assert router.ledger.scan("") == {"global/month|*|" + _month(router): Balance(answer.cost)}
+
+
+def _month(router: Router) -> str:
+    return router._clock().strftime("%Y-%m")
+
+
+def test_an_escalated_cascade_books_each_models_answer_to_it(make_router: Any) -> None:
+    config = {**CONFIG, "ledger": "memory", "breaker": {"enabled": False},
+              "budgets": [{"scope": "global", "limit": "5", "window": "month"}]}
+    router: Router = make_router(config, strategy="cascade")
+    with respx.mock:
+        respx.post(OPENAI_URL).mock(side_effect=answers(
+            {"gpt-4o-mini": REFUSAL, "gpt-4o": "Here is the answer."}))
+        answer = router.complete("Explain the proof.", budget="0.01", max_tokens=50)
+    rejected, answered = answer.decision.attempts
+    assert (rejected.outcome, answered.outcome, answer.model) == ("rejected", "ok", "gpt-4o")
+    entries = [(e.model, e.outcome, e.cost) for e in router.ledger.entries()]
+    assert entries == [("gpt-4o-mini", Outcome.FAILED, rejected.cost),
+                       ("gpt-4o", Outcome.OK, answered.cost)]
+    assert rejected.cost + answered.cost == answer.cost
+    assert [b.reserved for b in router.ledger.scan("").values()] == [0]
 
 
 def test_when_a_shared_budget_refuses_the_escalation_the_paid_answer_is_returned(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from router.budgets import Applied
 from router.calls import CallState, Try
-from router.decision import Candidate, Decision
+from router.decision import REJECTED, SKIPPED, Candidate, Decision
 from router.errors import BudgetExceeded, LedgerError
 from router.ledger.base import Labels, Limit, Outcome, Reservation
 
@@ -43,6 +43,16 @@ class _Op:
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     fallback: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    """What a call spent on one deployment, held in that deployment's budgets."""
+
+    reservation: Reservation | None
+    spent: Decimal
+    model: str | None
+    deployment: str | None
 
 
 Flow = Generator[_Op, Any, Any]
@@ -73,6 +83,7 @@ class Hold:
             reservation.labels if reservation is not None else Labels())
         self._deployment = decision.deployment  # whose budgets `reservation` holds
         self._model = decision.model
+        self._kept: list[_Segment] = []  # left for a stronger model, their answer kept
         self._base = _ZERO  # what the call had spent when `reservation` was made
         self._call: CallState | None = None
         self._closed = False
@@ -117,9 +128,16 @@ class Hold:
 
     def _move_flow(self, call: CallState, candidate: Candidate) -> Flow:
         """Settle what the call spent on the deployment it leaves (to that deployment's budgets,
-        under its name), then hold `candidate`'s worst case in its own deployment's budgets."""
-        op = self._segment_op(call, Outcome.FAILED)
+        under its name), then hold `candidate`'s worst case in its own deployment's budgets. A
+        deployment whose answer a check rejected stays held until the call ends: its answer is
+        returned if the stronger model cannot answer, and its entry says so."""
+        segment = self._current(call)
         self.reservation = None
+        op = None
+        if self._answered(call):
+            self._kept.append(segment)
+        else:
+            op = self._segment_op(segment, Outcome.FAILED)
         if op is not None and op.method == "release":
             yield _Op("release", op.args)  # nothing was spent there; a failed release expires
         elif op is not None:
@@ -170,15 +188,24 @@ class Hold:
 
     # -- when the call ends -----------------------------------------------------------------
 
-    def _segment_op(self, call: CallState | None, outcome: Outcome) -> _Op | None:
-        """Settle what the call spent on the current deployment (or release when it spent nothing
-        there and did not succeed). Spent while nothing was held (the ledger was down under
-        fail_open): booked to that deployment's budgets once the ledger is back."""
-        res, spent = self.reservation, (call.spent if call is not None else _ZERO) - self._base
-        names = {"model": self._model, "deployment": self._deployment}
+    def _current(self, call: CallState | None) -> _Segment:
+        spent = (call.spent if call is not None else _ZERO) - self._base
+        return _Segment(self.reservation, spent, self._model, self._deployment)
+
+    def _answered(self, call: CallState) -> bool:
+        """The deployment being left gave an answer that a check rejected (a cascade)."""
+        made = [a for a in call.attempts if a.outcome != SKIPPED]
+        return bool(made) and made[-1].outcome == REJECTED and made[-1].deployment == self._deployment
+
+    def _segment_op(self, segment: _Segment, outcome: Outcome) -> _Op | None:
+        """Settle what the call spent on a deployment (or release when it spent nothing there and
+        did not succeed). Spent while nothing was held (the ledger was down under fail_open):
+        booked to that deployment's budgets once the ledger is back."""
+        res, spent = segment.reservation, segment.spent
+        names = {"model": segment.model, "deployment": segment.deployment}
         if res is None:
             if spent > 0 and self._applied is not None:
-                return _Op("book", (self._limits(self._deployment), spent),
+                return _Op("book", (self._limits(segment.deployment), spent),
                            {"outcome": outcome, "labels": self._labels, **names})
             return None
         if outcome is not Outcome.OK and spent == 0:
@@ -207,10 +234,21 @@ class Hold:
             outcome = Outcome.CANCELLED
         else:
             outcome = Outcome.FAILED
+        call = self._call
         if self._record is not None:
-            return self._record_ops(self._call, outcome)
-        op = self._segment_op(self._call, outcome)
-        return [] if op is None else [op]
+            return self._record_ops(call, outcome)
+        answered = self._deployment  # the deployment whose answer the caller got
+        if outcome is Outcome.OK and call is not None:
+            answered = next((a.deployment for a in reversed(call.attempts) if a.outcome == "ok"),
+                            answered)
+        ops = []
+        for segment in (*self._kept, self._current(call)):
+            own = outcome if outcome is not Outcome.OK or segment.deployment == answered \
+                else Outcome.FAILED
+            op = self._segment_op(segment, own)
+            if op is not None:
+                ops.append(op)
+        return ops
 
     def close(self, exc: BaseException | None = None) -> None:
         """Settle at the call's spend (or release when a failed call spent nothing). Never raises:

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from router import pricing
 from router.calls import CallState, Fail, Try
-from router.decision import Attempt, Candidate
+from router.decision import REJECTED, Attempt, Candidate
 from router.errors import AnswerCheckError, NoRouteError, ProviderError, ResponseError, RouterError
 from router.pricing import actual_cost
 from router.quality.cascade import check_answer
@@ -68,7 +68,7 @@ class CascadeCall(CallState):
                 "is left within the budget"))
         self.spent += cost
         self.attempts.append(Attempt(
-            deployment=candidate.deployment, model=candidate.model, outcome="rejected",
+            deployment=candidate.deployment, model=candidate.model, outcome=REJECTED,
             error=verdict.reason, wait=action.wait, latency=completion.latency, cost=cost,
         ))
         self._kept = _Kept(action, completion, verdict.reason, len(self.attempts) - 1)
