@@ -15,9 +15,9 @@ from router.mock import mock_transport
 
 
 def test_over_budget_requests_are_never_sent(router: Router) -> None:
-    with respx.mock(assert_all_called=False):
-        route = respx.post(OPENAI_URL).respond(json=chat_json())
-        other = respx.post(OPENROUTER_URL).respond(json=chat_json())
+    with respx.mock(assert_all_called=False) as mock:  # its own routes: none leak to later tests
+        route = mock.post(OPENAI_URL).respond(json=chat_json())
+        other = mock.post(OPENROUTER_URL).respond(json=chat_json())
         with pytest.raises(BudgetExceeded):
             router.complete("hi " * 500, budget="0.000001", max_tokens=500)
         with pytest.raises(BudgetExceeded):
