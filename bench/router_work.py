@@ -193,7 +193,7 @@ def breakdown(n: int) -> None:
     request = routing.request
     provider = router._provider(decision.candidates[0].target)
     completion = Completion("Hello, benchmark!", FinishReason.STOP, Usage(18, 4), (), "req", "m")
-    resp = provider.client.chat.completions.create(**provider._kwargs(
+    resp = provider.client.chat.completions.create(**provider._body(  # type: ignore[attr-defined]
         request, router._call(request, decision).options_for(decision.candidates[0])))
 
     def routing_step() -> None:
@@ -214,7 +214,7 @@ def breakdown(n: int) -> None:
     def adapter_step() -> None:
         call = router._call(request, decision)
         action = call.next_action()
-        provider._kwargs(request, action.options)  # type: ignore[union-attr]
+        provider._body(request, action.options)  # type: ignore[union-attr]
         provider._completion(resp, 0.0)  # type: ignore[attr-defined]
 
     def adapter_only() -> None:
@@ -232,7 +232,7 @@ def breakdown(n: int) -> None:
         "decide (tokens, price, rank)": decide_step,
         "ledger reserve + settle": ledger_step,
         "CallState + accept (reply, cost)": call_step,
-        "adapter kwargs + completion": adapter_step,
+        "adapter body + completion": adapter_step,
         "  (minus CallState + next_action)": adapter_only,
         "whole router.complete": whole,
         "raw SDK call": raw,
@@ -243,7 +243,7 @@ def breakdown(n: int) -> None:
             timings[name].append(_time_sync(step, n))
     print("\nper step, sync, 1 deployment (µs, median of 5 runs)")
     med = {name: statistics.median(v) for name, v in timings.items()}
-    med["adapter kwargs + completion"] -= med.pop("  (minus CallState + next_action)")
+    med["adapter body + completion"] -= med.pop("  (minus CallState + next_action)")
     med["ledger reserve + settle"] -= med["decide (tokens, price, rank)"]
     for name, value in med.items():
         print(f"  {name:<40} {value:8.1f}")

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import warnings
 
+import pytest
 import respx
-from tests.conftest import chat_json, frozen
+from pydantic import BaseModel
+from tests.conftest import chat_json, frozen, sse
 from tests.providers.common import BEFORE_RETIREMENT, make
 
 from router import Router
+from router.errors import InvalidRequestError
+from router.providers import mistral as mistral_adapter
 
 
 def test_mistral_gets_max_tokens_and_any_for_required() -> None:
@@ -64,3 +68,57 @@ def test_cached_tokens_from_untyped_usage_fields() -> None:
         reply = router.complete("hi", max_tokens=20)
     assert reply.usage.cached_input_tokens == 800
     assert BEFORE_RETIREMENT.year == 2026
+
+
+class _Answer(BaseModel):
+    total: float
+    items: list[str]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_prevalidated_arguments_send_the_bytes_plain_dicts_send(
+    stream: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The adapter hands the SDK its own models, validated by cached validators, instead of plain
+    dicts: the request on the wire must be byte for byte the one the dicts gave."""
+    router = make("mistral")
+    tools = [{"type": "function", "function": {"name": "lookup", "description": "d",
+                                               "parameters": {"type": "object", "properties": {
+                                                   "q": {"type": "string"}}}}}]
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Ça coûte combien ?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "x"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "42"},
+    ]
+    kwargs = {"tools": tools, "tool_choice": {"name": "lookup"}, "response_format": _Answer,
+              "temperature": 0.3, "stop": ["END"], "max_tokens": 50}
+    answer = '{"total": 1, "items": []}'
+    sent = []
+    for plain in (False, True):
+        if plain:
+            monkeypatch.setattr(mistral_adapter, "_validated", lambda field, value: value)
+        with respx.mock:
+            route = respx.post("https://api.mistral.ai/v1/chat/completions")
+            if stream:
+                route.respond(content=sse(
+                    {"id": "s", "model": "m", "choices": [
+                        {"index": 0, "delta": {"content": answer}, "finish_reason": "stop"}],
+                     "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}},
+                    "[DONE]"), headers={"content-type": "text/event-stream"})
+                assert "".join(router.stream(messages, **kwargs)) == answer  # type: ignore[arg-type]
+            else:
+                route.respond(json=chat_json(answer, model="open-mistral-nemo"))
+                assert router.complete(messages, **kwargs).text == answer  # type: ignore[arg-type]
+            sent.append(route.calls.last.request.content)
+    assert sent[0] == sent[1]
+    body = json.loads(sent[0])
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "lookup"}}
+    assert body["response_format"]["type"] == "json_schema"
+    assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "tool"]
+
+
+def test_a_value_the_sdk_refuses_is_an_invalid_request_naming_the_field() -> None:
+    with pytest.raises(InvalidRequestError, match="messages: the mistral SDK does not accept"):
+        mistral_adapter._validated("messages", [{"role": "narrator", "content": "x"}])

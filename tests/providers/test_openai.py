@@ -6,10 +6,13 @@ import json
 import warnings
 from decimal import Decimal
 
+import pytest
 import respx
-from tests.conftest import OPENROUTER_URL, chat_json, frozen
+from pydantic import BaseModel
+from tests.conftest import OPENROUTER_URL, chat_json, frozen, sse
 
 from router import Router
+from router.providers.base import chat_messages
 
 
 def build(deployments: list[dict]) -> Router:  # type: ignore[type-arg]
@@ -82,3 +85,59 @@ def test_missing_usage_is_estimated_never_free() -> None:
         reply = router.complete("hi", max_tokens=50)
     assert reply.usage.output_tokens > 5
     assert reply.cost > 0
+
+
+class _Answer(BaseModel):
+    total: float
+    items: list[str]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_body_is_what_chat_completions_create_would_send(stream: bool) -> None:
+    """The adapter posts through the SDK's `post`, skipping `create`'s parameter transform: the
+    request (path, headers that matter, JSON body) must be the one `create` sends."""
+    router = build([{"model": "gpt-4o", "provider": "openai", "api_key": "sk-test",
+                     "headers": {"X-Team": "search"}}])
+    tools = [{"type": "function", "function": {"name": "lookup", "description": "d",
+                                               "parameters": {"type": "object", "properties": {
+                                                   "q": {"type": "string"}}}}}]
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [
+            {"type": "text", "text": "What is this? Ça coûte combien ?"},
+            {"type": "image_url", "image_url": {"url": "https://example.com/r.png", "detail": "low"}}]},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "x"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "42"},
+    ]
+    kwargs = {"tools": tools, "tool_choice": {"name": "lookup"}, "response_format": _Answer,
+              "temperature": 0.3, "stop": ["END"], "max_tokens": 50}
+    body = (sse({"choices": [{"index": 0, "delta": {"content": '{"total": 1, "items": []}'},
+                              "finish_reason": "stop"}]},
+                {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 3}}, "[DONE]")
+            if stream else None)
+    with respx.mock:
+        route = respx.post("https://api.openai.com/v1/chat/completions")
+        route.respond(content=body, headers={"content-type": "text/event-stream"}) if stream \
+            else route.respond(json=chat_json('{"total": 1, "items": []}'))
+        if stream:
+            "".join(router.stream(messages, **kwargs))  # type: ignore[arg-type]
+        else:
+            router.complete(messages, **kwargs)  # type: ignore[arg-type]
+        ours = route.calls.last.request
+        provider = router._provider(router._deployments[0])  # type: ignore[attr-defined]
+        request = router._routing(messages, None, None, None, kwargs).request  # type: ignore[attr-defined]
+        sent = json.loads(ours.content)
+        expected = dict(sent)
+        del expected["messages"], expected["model"]
+        create = provider.client.chat.completions.create  # type: ignore[attr-defined]
+        result = create(model="gpt-4o", messages=chat_messages(request.messages), **expected)
+        if stream:
+            for _ in result:
+                pass
+        theirs = route.calls.last.request
+    assert ours.url == theirs.url
+    assert json.loads(ours.content) == json.loads(theirs.content)
+    assert sent["messages"] == json.loads(theirs.content)["messages"]
+    for header in ("authorization", "content-type", "x-team", "accept"):
+        assert ours.headers.get(header) == theirs.headers.get(header), header

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncGenerator, Generator
+from functools import cache
 from typing import Any
 
-from mistralai.client import Mistral, errors
+import pydantic
+from mistralai.client import Mistral, errors, models
 
 from router.errors import (
     AuthenticationError,
     BadRequestError,
+    InvalidRequestError,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeout,
@@ -75,9 +78,12 @@ class MistralProvider(Provider):
         return self._async.get()
 
     def _kwargs(self, request: Request, options: CallOptions) -> dict[str, Any]:
+        """The SDK's arguments, its own pydantic models where it takes them: given plain dicts,
+        the SDK builds a new pydantic model class per call to validate them (~0.6 ms of CPU);
+        validators made once do the same work. Tests pin that the bytes sent are the same."""
         kw: dict[str, Any] = {
             "model": self.deployment.model_id,
-            "messages": chat_messages(request.messages),
+            "messages": _validated("messages", chat_messages(request.messages)),
             "max_tokens": options.max_tokens,
             "timeout_ms": int(options.timeout * 1000),
         }
@@ -85,16 +91,17 @@ class MistralProvider(Provider):
             kw["http_headers"] = dict(self.deployment.headers)
         tools = tool_specs(request)
         if tools:
-            kw["tools"] = tools
+            kw["tools"] = _validated("tools", tools)
         if request.tool_choice is not None:
             choice = request.tool_choice
             if isinstance(choice, str):
                 kw["tool_choice"] = "any" if choice == "required" else choice
             else:
-                kw["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
+                kw["tool_choice"] = _validated(
+                    "tool_choice", {"type": "function", "function": {"name": choice["name"]}})
         fmt = response_format_spec(request)
         if fmt is not None:
-            kw["response_format"] = fmt
+            kw["response_format"] = _validated("response_format", fmt)
         if request.temperature is not None:
             kw["temperature"] = request.temperature
         if request.stop:
@@ -185,6 +192,31 @@ class MistralProvider(Provider):
         if client is not None and client.sdk_configuration.async_client is not None:
             await client.sdk_configuration.async_client.aclose()
         self._async = None
+
+
+_SDK_TYPES: dict[str, Any] = {
+    "messages": list[models.ChatCompletionRequestMessage],
+    "tools": list[models.ChatCompletionRequestTool],
+    "tool_choice": models.ToolChoice,
+    "response_format": models.ResponseFormat,
+}
+
+
+@cache
+def _adapter(field: str) -> pydantic.TypeAdapter[Any]:
+    return pydantic.TypeAdapter(_SDK_TYPES[field])
+
+
+def _validated(field: str, value: Any) -> Any:
+    """`value` as the SDK's own models (what the SDK would make of it, made faster)."""
+    try:
+        return _adapter(field).validate_python(value)
+    except pydantic.ValidationError as exc:  # the router built it: a bug, or an odd request
+        raise InvalidRequestError(
+            f"{field}: the mistral SDK does not accept this value ({exc.error_count()} "
+            f"problem(s), first: {exc.errors()[0]['msg']}); send it to an openai deployment "
+            "or simplify it"
+        ) from exc
 
 
 def _text(content: Any) -> str:
