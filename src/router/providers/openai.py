@@ -6,8 +6,8 @@ import time
 from collections.abc import AsyncGenerator, Generator
 from typing import Any
 
+import httpx2
 import openai
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from router.errors import (
     AuthenticationError,
@@ -26,19 +26,22 @@ from router.providers.base import (
     Provider,
     chat_messages,
     embedded_error,
-    finish_reason,
-    parse_arguments,
     response_format_spec,
     retry_after,
     tool_specs,
     translate_transport_error,
 )
+from router.providers.openai_json import read_chunk, read_completion
 from router.providers.redact import redact
-from router.types import Completion, Request, StreamChunk, ToolCall, ToolCallDelta, Usage
+from router.types import Completion, Request, StreamChunk
 
 __all__ = ["OpenAIProvider", "translate_openai_error"]
 
 _PATH = "/chat/completions"
+# Streams of the decoded JSON of each event: the adapter reads the fields it needs itself
+# (`openai_json`), which costs far less than the SDK's model for every chunk.
+_Stream = openai.Stream[object]
+_AsyncStream = openai.AsyncStream[object]
 
 
 class OpenAIProvider(Provider):
@@ -108,43 +111,18 @@ class OpenAIProvider(Provider):
         return kw
 
     def _completion(self, resp: Any, started: float) -> Completion:
-        dep = self.deployment.id
-        if not getattr(resp, "choices", None):
-            reported = embedded_error(getattr(resp, "model_extra", None))
-            if reported is not None:  # some hosts answer 200 with an error body
-                raise ServerError(f"HTTP 200 with an error: {self.deployment.scrub(reported)}",
-                                  provider="openai", deployment=dep,
-                                  request_id=getattr(resp, "_request_id", None))
-            raise ResponseError("the response has no choices", provider="openai", deployment=dep)
-        choice = resp.choices[0]
-        message = choice.message
-        usage = _usage(resp.usage)
-        try:
-            calls = tuple(
-                ToolCall(c.id, c.function.name,
-                         parse_arguments(c.function.arguments, deployment=dep, name=c.function.name))
-                for c in message.tool_calls
-                if getattr(c, "function", None) is not None
-            ) if message.tool_calls else ()
-        except ResponseError as exc:  # a whole answer, billed by the provider, though unusable
-            exc.usage, exc.request_id = usage, getattr(resp, "_request_id", None) or resp.id
-            raise
-        return Completion(
-            text=message.content or "",
-            finish_reason=finish_reason(choice.finish_reason),
-            usage=usage,
-            tool_calls=calls,
-            request_id=getattr(resp, "_request_id", None) or resp.id,
-            provider_model=resp.model,
-            latency=time.perf_counter() - started,
-        )
+        """The SDK hands back the HTTP response (`cast_to=httpx2.Response`: no model built)."""
+        return read_completion(resp.json(), deployment=self.deployment.id,
+                               scrub=self.deployment.scrub,
+                               request_id=resp.headers.get("x-request-id"),
+                               latency=time.perf_counter() - started)
 
     def complete(self, request: Request, options: CallOptions) -> Completion:
         started = time.perf_counter()
         try:
             client = self.client  # built on first use: within the deadline
             with options.deadline():
-                resp = client.post(_PATH, cast_to=ChatCompletion, body=self._body(request, options),
+                resp = client.post(_PATH, cast_to=httpx2.Response, body=self._body(request, options),
                                    options={"timeout": options.timeout})
             return self._completion(resp, started)
         except openai.OpenAIError as exc:
@@ -157,7 +135,7 @@ class OpenAIProvider(Provider):
         try:
             aclient = self.aclient
             with options.deadline():
-                resp = await aclient.post(_PATH, cast_to=ChatCompletion,
+                resp = await aclient.post(_PATH, cast_to=httpx2.Response,
                                           body=self._body(request, options),
                                           options={"timeout": options.timeout})
             return self._completion(resp, started)
@@ -173,17 +151,18 @@ class OpenAIProvider(Provider):
         return kw
 
     def stream(self, request: Request, options: CallOptions) -> Generator[StreamChunk, None, None]:
+        dep = self.deployment
         try:
             client = self.client
             with (deadline := options.deadline()):  # only while sending: a stream yields to its caller
-                stream = client.post(_PATH, cast_to=ChatCompletion,
+                stream = client.post(_PATH, cast_to=object,
                                      body=self._stream_body(request, options),
                                      options={"timeout": options.timeout},
-                                     stream=True, stream_cls=openai.Stream[ChatCompletionChunk])
+                                     stream=True, stream_cls=_Stream)
             with stream:
                 rid = _stream_request_id(stream)
                 for event in stream:
-                    chunk = _chunk(event, rid)
+                    chunk = read_chunk(event, deployment=dep.id, scrub=dep.scrub, request_id=rid)
                     if chunk.text:
                         deadline.relax()
                     yield chunk
@@ -193,17 +172,18 @@ class OpenAIProvider(Provider):
             raise self._scrubbed(translate_transport_error(exc, "openai", self.deployment.id), exc) from exc
 
     async def astream(self, request: Request, options: CallOptions) -> AsyncGenerator[StreamChunk, None]:
+        dep = self.deployment
         try:
             aclient = self.aclient
             with (deadline := options.deadline()):  # only while sending: a stream yields to its caller
-                stream = await aclient.post(_PATH, cast_to=ChatCompletion,
+                stream = await aclient.post(_PATH, cast_to=object,
                                             body=self._stream_body(request, options),
                                             options={"timeout": options.timeout}, stream=True,
-                                            stream_cls=openai.AsyncStream[ChatCompletionChunk])
+                                            stream_cls=_AsyncStream)
             async with stream:
                 rid = _stream_request_id(stream)
                 async for event in stream:
-                    chunk = _chunk(event, rid)
+                    chunk = read_chunk(event, deployment=dep.id, scrub=dep.scrub, request_id=rid)
                     if chunk.text:
                         deadline.relax()
                     yield chunk
@@ -228,44 +208,6 @@ class OpenAIProvider(Provider):
 def _stream_request_id(stream: Any) -> str | None:
     response = getattr(stream, "response", None)
     return response.headers.get("x-request-id") if response is not None else None
-
-
-def _usage(usage: Any) -> Usage:
-    if usage is None:
-        return Usage()
-    prompt_details = getattr(usage, "prompt_tokens_details", None)
-    output_details = getattr(usage, "completion_tokens_details", None)
-    return Usage(
-        input_tokens=usage.prompt_tokens or 0,
-        output_tokens=usage.completion_tokens or 0,
-        cached_input_tokens=(getattr(prompt_details, "cached_tokens", None) or 0),
-        reasoning_tokens=(getattr(output_details, "reasoning_tokens", None) or 0),
-    )
-
-
-def _chunk(event: Any, request_id: str | None) -> StreamChunk:
-    usage = _usage(event.usage) if getattr(event, "usage", None) else None
-    if not event.choices:
-        return StreamChunk(usage=usage, request_id=request_id, provider_model=event.model)
-    choice = event.choices[0]
-    delta = choice.delta
-    calls = tuple(
-        ToolCallDelta(
-            index=c.index,
-            id=c.id,
-            name=c.function.name if c.function else None,
-            arguments=(c.function.arguments or "") if c.function else "",
-        )
-        for c in (getattr(delta, "tool_calls", None) or ())
-    )
-    return StreamChunk(
-        text=getattr(delta, "content", None) or "",
-        tool_calls=calls,
-        finish_reason=finish_reason(choice.finish_reason) if choice.finish_reason else None,
-        usage=usage,
-        request_id=request_id,
-        provider_model=event.model,
-    )
 
 
 def translate_openai_error(exc: openai.OpenAIError, deployment: str) -> ProviderError:
