@@ -183,20 +183,44 @@ def test_when_every_candidate_fails_the_error_carries_all_attempts() -> None:
         "  attempt mini-a", "  attempt mini-b", "  attempt 4o"]
 
 
-def test_a_fallback_must_fit_the_budget_with_what_was_already_spent() -> None:
-    # Unset max_tokens: the router caps each candidate's output so its worst case fits the budget,
-    # so any money already spent leaves no room for another full worst case.
-    call = make(budget="0.001", max_tokens=None)
+def test_a_fallback_gets_what_the_budget_leaves_when_the_router_chose_the_output_cap() -> None:
+    # Unset max_tokens: the router capped each candidate's output so its worst case fits the
+    # whole budget. After a paid failure the fallback is capped again, to what is left (the
+    # audit's case: every fallback was skipped, "spent + worst case would exceed the budget").
+    call = make(budget="0.001", max_tokens=None, attempts=1)
     first = step(call)
-    call.failed(first, ProviderConnectionError("reset mid-tool-call"), cost=Decimal("0.00001"))
+    call.failed(first, ProviderConnectionError("reset mid-tool-call"), cost=Decimal("0.0004"))
+    nxt = step(call)
+    assert nxt.candidate.deployment == "mini-b"
+    assert nxt.candidate.output_capped
+    assert nxt.options.max_tokens == nxt.candidate.max_output_tokens
+    assert nxt.candidate.max_output_tokens < first.candidate.max_output_tokens
+    assert call.spent + nxt.candidate.worst_case_cost <= Decimal("0.001")
+    assert call.decision.candidates[1].worst_case_cost > Decimal("0.0006")  # the plan is unchanged
+    reply = call.succeeded(nxt, ok())
+    assert reply.cost == reply.decision.spent == Decimal("0.0004") + reply.decision.attempts[-1].cost
+    assert reply.cost <= Decimal("0.001")
+
+
+def test_a_fallback_that_cannot_fit_what_is_left_is_skipped() -> None:
+    # max_tokens set by the caller: the router never lowers it, so the fallback must fit whole.
+    call = make(budget="0.0003", max_tokens=100)
+    first = step(call)
+    worst = first.candidate.worst_case_cost
+    call.failed(first, ProviderConnectionError("reset"), cost=Decimal("0.0003") - worst / 2)
     nxt = call.next_action()
     assert isinstance(nxt, Fail)
     assert isinstance(nxt.error, ProviderConnectionError)
     skipped = [a for a in call.attempts if a.outcome == SKIPPED]
-    assert [a.deployment for a in skipped] == ["mini-a", "mini-b", "4o"]
-    assert all("would exceed the budget $0.001" in (a.error or "") for a in skipped)
-    assert call.spent == Decimal("0.00001")
-    assert "skipped mini-b: spent $0.00001" in str(call.record())
+    assert [a.deployment for a in skipped] == ["mini-a", "mini-b"]  # 4o never fitted 0.0003
+    assert all("would exceed the budget $0.0003" in (a.error or "") for a in skipped)
+    assert "skipped mini-b: spent $0.0" in str(call.record())
+    # and with max_tokens unset, a fallback that would be left fewer than min_output_tokens
+    call = make(budget="0.001", max_tokens=None)
+    first = step(call)
+    call.failed(first, ProviderConnectionError("reset"), cost=Decimal("0.000999"))
+    assert isinstance(call.next_action(), Fail)
+    assert all(a.outcome == SKIPPED for a in call.attempts[1:])
 
 
 def test_failed_attempts_cost_nothing_and_nothing_is_billed_twice() -> None:

@@ -156,7 +156,7 @@ class CallState:
         end = len(candidates) if self.resilience.retry.fallbacks else max(self._index, 0) + 1
         total = self.resilience.timeouts.total
         while index < end:
-            candidate = candidates[index]
+            candidate = self.fitted(candidates[index], self.spent)
             now = self._clock()
             remaining = None if total is None else total - (now - self._started)
             if remaining is not None and remaining - wait < _MIN_ATTEMPT:
@@ -177,6 +177,17 @@ class CallState:
             self._skip(candidate, reason)
             index, wait = index + 1, 0.0
         return self._exhausted()
+
+    def fitted(self, candidate: Candidate, spent: Decimal) -> Candidate:
+        """`candidate` with its output cap lowered to what the budget leaves after `spent`, when
+        the router chose that cap and lowering it lets the candidate fit; else as it was (and
+        `_skip_reason` says why it does not fit)."""
+        budget = self.decision.budget
+        if budget is None or spent + candidate.worst_case_cost <= budget:
+            return candidate
+        fitted = candidate.within(budget - spent, may_cap=self.request.max_tokens is None,
+                                  min_output_tokens=self.decision.min_output_tokens)
+        return candidate if fitted is None else fitted
 
     def _skip_reason(self, candidate: Candidate) -> str | None:
         """Why `candidate` may not be called now, or `None`. The breaker is asked last, because

@@ -6,6 +6,7 @@ Every deployment left out gets a reason (lifecycle, key, capability, context, bu
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import operator
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -54,6 +55,25 @@ class Candidate:
     def spec(self) -> ModelSpec:
         return self.target.spec
 
+    def within(self, left: Decimal, *, may_cap: bool, min_output_tokens: int) -> Candidate | None:
+        """This candidate if its worst case fits in `left` USD; else, when the router chose its
+        output cap (`may_cap`: the request set no max_tokens), the same with the cap lowered to
+        fit, if that still leaves `min_output_tokens`; else `None`. A fallback or an escalation
+        after money was spent gets what is left of the budget, not nothing."""
+        if self.worst_case_cost <= left:
+            return self
+        if not may_cap:
+            return None
+        price = self.target.price
+        cap = min(self.max_output_tokens, max_output_within(price, self.input_tokens, left))
+        if cap < min_output_tokens:
+            return None
+        return dataclasses.replace(
+            self, max_output_tokens=cap, output_capped=True,
+            worst_case_cost=worst_case_cost(price, self.input_tokens, cap),
+            estimated_cost=min(self.estimated_cost, worst_case_cost(price, self.input_tokens, cap)),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
@@ -78,6 +98,7 @@ class Decision:
     strategy: str
     budget: Decimal | None = None
     max_tokens: int | None = None
+    min_output_tokens: int = 16  # the least output cap the router lowers a candidate's to
     notes: tuple[str, ...] = ()
     missing_keys: tuple[str, ...] = ()  # set when no deployment had a key: a plan, not callable
     attempts: tuple[Attempt, ...] = ()
@@ -271,6 +292,7 @@ def decide(
         strategy=strategy.name,
         budget=budget,
         max_tokens=request.max_tokens,
+        min_output_tokens=settings.min_output_tokens,
         notes=tuple(notes),
         missing_keys=missing,
         exclusion_kinds=kinds,

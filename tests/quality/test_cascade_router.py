@@ -85,6 +85,29 @@ def test_the_budget_bounds_the_sum_of_the_calls(make_router: Any) -> None:
     assert reply.cost <= gpt4o_worst
 
 
+def test_without_max_tokens_the_escalation_gets_what_the_budget_leaves(make_router: Any) -> None:
+    # The audit's case: every candidate's output was capped to the whole budget, so after the
+    # cheapest answer was paid for the next model "did not fit" and the cascade either skipped
+    # it for a pricier one or gave up. Now the next model is capped to what is left.
+    config = {**CONFIG, "deployments": [
+        {"model": "mistral-nemo", "provider": "openai", "api_key": "k",
+         "base_url": "https://openrouter.ai/api/v1"}, *CONFIG["deployments"]]}
+    router: Router = make_router(config, strategy=CascadeStrategy([lambda c, r: "weak"]))
+    with respx.mock:
+        respx.post("https://openrouter.ai/api/v1/chat/completions").respond(
+            json=chat_json("meh", prompt_tokens=20, completion_tokens=10))
+        route = respx.post(OPENAI_URL).mock(side_effect=answers(
+            {"gpt-4o-mini": "mini says", "gpt-4o": "4o says"}))
+        reply = router.complete("Explain tides.", budget="0.0002")
+    models = [(a.model, a.outcome) for a in reply.decision.attempts]
+    assert models[:2] == [("mistral-nemo", "rejected"), ("gpt-4o-mini", "rejected")]
+    sent = [json.loads(call.request.content) for call in route.calls]
+    assert sent[0]["model"] == "gpt-4o-mini"
+    mini_plan = next(c for c in reply.decision.candidates if c.model == "gpt-4o-mini")
+    assert sent[0]["max_completion_tokens"] < mini_plan.max_output_tokens
+    assert reply.cost == reply.decision.spent <= Decimal("0.0002")
+
+
 def test_a_user_check_and_the_strategy_object(make_router: Any) -> None:
     def has_a_number(completion: Any, request: Any) -> str | None:
         return None if any(ch.isdigit() for ch in completion.text) else "no number in the answer"

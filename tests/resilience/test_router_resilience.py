@@ -26,6 +26,7 @@ from router import (
     Timeouts,
 )
 from router.decision import SKIPPED
+from router.money import format_usd
 from router.testing import FakeProviderServer, HttpError, Ok, StreamCut, slow
 
 TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {
@@ -168,10 +169,13 @@ def test_a_broken_tool_call_stream_is_billed_and_the_retry_must_fit_the_budget(
     fake_provider: FakeProviderServer, adapter: str
 ) -> None:
     router = make_router(fake_provider, adapter)
-    # max_tokens unset: each candidate's output is capped so that its worst case fills the budget,
-    # so once the broken attempt has cost something, no candidate fits any more.
+    # max_tokens set, and a budget of exactly its worst case: once the broken attempt has cost
+    # something, no candidate fits any more (the router never lowers a caller's max_tokens).
+    worst = router.route("Look it up", tools=TOOLS, tool_choice="lookup", max_tokens=50
+                         ).candidates[0].worst_case_cost
     fake_provider.script(StreamCut(after_tokens=1))
-    out = run(router, "stream", "Look it up", tools=TOOLS, tool_choice="lookup", budget="0.0005")
+    out = run(router, "stream", "Look it up", tools=TOOLS, tool_choice="lookup", budget=worst,
+              max_tokens=50)
     assert isinstance(out.error, ProviderConnectionError)
     assert out.shown == ""
     assert served_by(fake_provider) == ["primary"]
@@ -179,7 +183,14 @@ def test_a_broken_tool_call_stream_is_billed_and_the_retry_must_fit_the_budget(
     attempts = out.error.decision.attempts
     assert attempts[0].cost > 0  # the tool-call tokens that arrived
     assert [a.outcome for a in attempts[1:]] == [SKIPPED, SKIPPED]
-    assert "would exceed the budget $0.0005" in (attempts[1].error or "")
+    assert f"would exceed the budget {format_usd(worst)}" in (attempts[1].error or "")
+    # max_tokens unset: the router chose the output cap, so the retry gets what is left.
+    fake_provider.script(StreamCut(after_tokens=1))
+    out = run(router, "stream", "Look it up", tools=TOOLS, tool_choice="lookup", budget="0.0005")
+    assert out.reply is not None
+    attempts = out.reply.decision.attempts
+    assert [a.deployment for a in attempts] == ["primary", "primary"]
+    assert out.reply.cost == attempts[0].cost + attempts[1].cost <= Decimal("0.0005")
     # With room in the budget, the retry goes ahead and both attempts are billed, once each.
     fake_provider.script(StreamCut(after_tokens=1))
     out = run(router, "stream", "Look it up", tools=TOOLS, tool_choice="lookup", budget="0.01",

@@ -86,7 +86,8 @@ class CascadeCall(CallState):
             candidate = self.decision.candidates[index]
             if (candidate.model != current.model and general_quality(candidate.spec) > floor
                     and candidate.target.has_key
-                    and (budget is None or spent + candidate.worst_case_cost <= budget)):
+                    and (budget is None
+                         or spent + self.fitted(candidate, spent).worst_case_cost <= budget)):
                 return index  # the breaker is asked by _plan, which may skip on to the next
         return None
 
