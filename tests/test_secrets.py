@@ -170,3 +170,21 @@ def test_a_bad_ledger_url_is_refused_without_its_password(url: str) -> None:
         quiet_router({"ledger": url, "deployments": [DEPLOYMENTS["openai"]]})
     assert "***@" in str(info.value)
     shown_nowhere(str(info.value))
+
+
+@pytest.mark.parametrize("url", [f"redis://127.0.0.1:1/0?password={PASSWORD}",
+                                 f"redis://bob:{PASSWORD}@127.0.0.1:1/0"])
+def test_a_redis_ledger_password_shows_in_no_repr_error_or_log(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    pytest.importorskip("redis")
+    from router import LedgerError
+    from router.ledger import parse_ledger_url
+
+    router = quiet_router({"ledger": url, "budgets": [{"scope": "global", "limit": "1"}],
+                           "deployments": [DEPLOYMENTS["openai"]]})
+    with caplog.at_level(logging.DEBUG), pytest.raises(LedgerError) as info:
+        router.complete("hi", max_tokens=5)
+    shown_nowhere(repr(router.ledger), repr(parse_ledger_url(url)), str(info.value),
+                  "".join(traceback.format_exception(info.value)), caplog.text)
+    assert "127.0.0.1:1" in str(info.value)

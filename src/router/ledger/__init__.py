@@ -61,6 +61,9 @@ class LedgerURL:
     target: str  # the file path for sqlite, the full URL for redis, "" for memory
     max_entries: int = 100_000
 
+    def __repr__(self) -> str:  # a redis URL may hold a password
+        return f"LedgerURL({self.kind!r}, {mask_url(self.target)!r}, max_entries={self.max_entries})"
+
 
 def parse_ledger_url(url: str, *, path: str = "ledger") -> LedgerURL:
     """Check a ledger URL without touching any file or server; errors are `ConfigError`s at `path`."""

@@ -33,6 +33,7 @@ from router.ledger.base import (
     not_live,
     refused,
 )
+from router.redaction import mask_url
 
 __all__ = ["RedisLedger"]
 
@@ -72,7 +73,8 @@ class RedisLedger:
         self.prefix = "{" + query.pop("prefix", "router") + "}"
         self._server_url = urlunsplit(parts._replace(query=urlencode(query)))
         shown = parts.hostname or "localhost"
-        self.url = urlunsplit(parts._replace(netloc=f"{shown}:{parts.port or 6379}"))
+        # for reprs, errors and logs: no userinfo, and a password given as ?password= masked
+        self.url = mask_url(urlunsplit(parts._replace(netloc=f"{shown}:{parts.port or 6379}")))
         self._clock = clock
         self._server_time = clock is time.time  # decided once: no machine clock is read later
         self._timeout = timeout
