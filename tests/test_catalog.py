@@ -48,6 +48,27 @@ def test_override_changes_one_field_and_marks_it_as_from_config() -> None:
     assert cat.models["mistral-nemo"].capabilities.context_window == 131072
 
 
+def test_a_new_list_price_drops_the_discounts_that_were_relative_to_the_old_one() -> None:
+    # The audit's case: input 0.05 kept the built-in cached_input 0.075, so a cached token cost
+    # more than an uncached one and a reply could cost more than its worst case.
+    price = load_catalog({"gpt-4o-mini": {"price": {"input": "0.05"}}}).models["gpt-4o-mini"].price
+    assert (price.input, price.cached_input, price.batch_input) == (Decimal("0.05"), None, None)
+    assert (price.output, price.batch_output) == (Decimal("0.60"), Decimal("0.30"))
+    assert price.cached_per_token == price.input_per_token
+    kept = load_catalog({"gpt-4o-mini": {"price": {"input": "0.10", "cached_input": "0.01"}}})
+    assert kept.models["gpt-4o-mini"].price.cached_input == Decimal("0.01")
+
+
+def test_a_config_model_price_beats_the_builtin_host_price() -> None:
+    cat = load_catalog({"mistral-nemo": {"price": {"input": "1.00", "output": "1.00"}}})
+    assert cat.models["mistral-nemo"].hosts["openrouter"].price is None
+    assert cat.models["mistral-nemo"].hosts["openrouter"].model_id == "mistralai/mistral-nemo"
+    both = load_catalog({"mistral-nemo": {"price": {"input": "1.00", "output": "1.00"},
+                                          "hosts": {"openrouter": {"price": {"input": "0.5",
+                                                                             "output": "0.5"}}}}})
+    assert both.models["mistral-nemo"].hosts["openrouter"].price.input == Decimal("0.5")  # type: ignore[union-attr]
+
+
 def test_a_new_model_can_be_added() -> None:
     cat = load_catalog({"llama-local": {
         "tokenizer": "bytes", "price": {"input": "0", "output": "0"},
@@ -62,6 +83,8 @@ def test_a_new_model_can_be_added() -> None:
         ({"gpt-4o": {"price": {"input": "-1"}}}, r"models\.gpt-4o\.price\.input"),
         ({"new": {"price": {"input": "1", "output": "1"}}}, r"models\.new\.capabilities: is required"),
         ({"gpt-4o": {"colour": "red"}}, r"models\.gpt-4o\.colour: unknown key"),
+        ({"gpt-4o": {"price": {"input": "1", "cached_input": "2"}}},
+         r"models\.gpt-4o\.price: cached_input \(2\) is above input \(1\)"),
         ({"gpt-4o": "cheap"}, r"models\.gpt-4o: expected a mapping"),
         ({"vision": {"price": {"input": "1", "output": "1"}, "capabilities": {
             "context_window": 10, "max_output_tokens": 5, "input_modalities": ["text", "image"]}}},

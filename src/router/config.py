@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from router.budgets import Budget, LedgerErrorPolicy
-from router.catalog import Catalog, Price, load_catalog, validation_error
+from router.catalog import Catalog, Price, load_catalog, merge_price, validation_error
 from router.config_files import read_config_file
 from router.decision import RoutingSettings
 from router.deployments import DEFAULT_BASE_URLS, Deployment, Secret, host_of
@@ -353,7 +353,7 @@ def _price(
     if not fields:
         return price
     try:
-        return Price.model_validate({**price.model_dump(), **fields, "source": "config",
+        return Price.model_validate({**merge_price(price.model_dump(), fields), "source": "config",
                                      "as_of": None})
     except ValidationError as exc:
         raise validation_error(exc, source=source, prefix=path) from None

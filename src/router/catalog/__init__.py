@@ -41,6 +41,7 @@ __all__ = [
     "builtin_catalog",
     "key_path",
     "load_catalog",
+    "merge_price",
     "validation_error",
 ]
 
@@ -73,7 +74,17 @@ def load_catalog(overrides: Mapping[str, Any] | None, *, source: str | None = No
             raise ConfigError(
                 "expected a mapping of fields to override", path=f"models.{name}", source=source
             )
-        merged = _merge(models.get(name, {}), {k: v for k, v in patch.items() if k != "lifecycle"})
+        builtin = models.get(name, {})
+        merged = _merge(builtin, {k: v for k, v in patch.items() if k not in ("lifecycle", "price")})
+        if isinstance(patch.get("price"), Mapping):
+            merged["price"] = merge_price(builtin.get("price", {}), patch["price"])
+            # The config's price beats the built-in prices of known hosts (unless it sets those too)
+            for host, offer in (merged.get("hosts") or {}).items():
+                own = ((patch.get("hosts") or {}).get(host) or {})
+                if isinstance(offer, Mapping) and "price" in offer and "price" not in own:
+                    merged["hosts"][host] = {k: v for k, v in offer.items() if k != "price"}
+        elif "price" in patch:
+            merged["price"] = patch["price"]  # not a mapping: validation names it
         if "lifecycle" in patch:
             merged["lifecycle"] = _merge_lifecycle(
                 models.get(name, {}).get("lifecycle", []), patch["lifecycle"],
@@ -86,6 +97,20 @@ def load_catalog(overrides: Mapping[str, Any] | None, *, source: str | None = No
         return Catalog.model_validate(raw)
     except ValidationError as exc:
         raise validation_error(exc, source=source) from None
+
+
+def merge_price(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """A price with `patch` laid over `base`. A discount of `base` does not survive a new list
+    price it was relative to: `input` set without `cached_input` (or `batch_input`), or `output`
+    without `batch_output`, drops the inherited one, so a cached token is never priced above an
+    uncached one (which would break every worst case) and no stale discount is assumed."""
+    out = _merge(base, patch)
+    for price, discounts in (("input", ("cached_input", "batch_input")), ("output", ("batch_output",))):
+        if patch.get(price) is not None:
+            for discount in discounts:
+                if patch.get(discount) is None:
+                    out.pop(discount, None)
+    return out
 
 
 def _merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
