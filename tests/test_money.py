@@ -1,9 +1,20 @@
+from __future__ import annotations
+
+import decimal
+from collections.abc import Iterator
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import pytest
+import respx
 
 from router.errors import InvalidRequestError
 from router.money import format_usd, parse_money, per_million
+
+if TYPE_CHECKING:
+    from router import Router
+
+OPENAI = "https://api.openai.com/v1/chat/completions"
 
 
 @pytest.mark.parametrize(
@@ -41,3 +52,94 @@ def test_money_prints_in_plain_digits_never_in_exponent_form() -> None:
         assert Decimal(plain_usd(amount)) == amount
     assert plain_usd(Decimal(0)) == "0"
     assert format_usd(Decimal("-1E-8")) == "-$0.00000001"
+
+
+# -- the caller's decimal context changes nothing ------------------------------------------------
+
+SCRIPT_CONFIG = {
+    "deployments": [{"model": "gpt-4o-mini", "provider": "openai", "api_key": "k"}],
+    "budgets": [{"scope": "global", "limit": "5"}],
+}
+
+
+def _router() -> Router:
+    import warnings
+
+    from tests.conftest import frozen
+
+    from router import Router
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Router(SCRIPT_CONFIG, env={}, clock=frozen())
+
+
+def _answer() -> dict:  # type: ignore[type-arg]
+    from tests.conftest import chat_json
+
+    return chat_json("ok", prompt_tokens=53, completion_tokens=7)
+
+
+def _stream_body() -> bytes:
+    from tests.conftest import chunk, sse
+
+    return sse(chunk("o"), chunk("k", finish="stop"),
+               chunk(empty=True, usage={"prompt_tokens": 53, "completion_tokens": 7}), "[DONE]")
+
+
+@pytest.fixture
+def coarse_context() -> Iterator[decimal.Context]:
+    """A finance app's thread context: 3 digits, rounding down, every signal trapped."""
+    with decimal.localcontext() as ctx:
+        ctx.prec, ctx.rounding = 3, decimal.ROUND_DOWN
+        ctx.traps[decimal.Inexact] = ctx.traps[decimal.Rounded] = True
+        yield ctx
+
+
+def test_costs_and_worst_cases_do_not_depend_on_the_callers_decimal_context(
+    coarse_context: decimal.Context,
+) -> None:
+    # The audit's case: prec 3 and ROUND_DOWN understated the worst case (0.000646 for
+    # 0.0006462), so a budget of exactly that let the request through; prec 6 raised a raw
+    # InvalidOperation from the ledger.
+    with decimal.localcontext(decimal.Context()):  # the default context, for the expectation
+        expected = _router().route("hello " * 50, max_tokens=20).candidates[0].worst_case_cost
+    router = _router()
+    assert router.route("hello " * 50, max_tokens=20).candidates[0].worst_case_cost == expected
+    assert len(expected.as_tuple().digits) > 3
+    with respx.mock:
+        respx.post(OPENAI).respond(json=_answer())
+        reply = router.complete("hello " * 50, max_tokens=20)
+        respx.post(OPENAI).respond(content=_stream_body(),
+                                   headers={"content-type": "text/event-stream"})
+        stream = router.stream("hello " * 50, max_tokens=20)
+        assert "".join(stream) == "ok"
+    # 53 x $0.15/M + 7 x $0.60/M, twice (literals: arithmetic here runs in the coarse context)
+    assert reply.cost == stream.reply.cost == Decimal("0.00001215")
+    assert router.spend().total == Decimal("0.0000243")
+    assert format_usd(Decimal("9007199.254740991")) == "$9007199.254740991"
+    assert decimal.getcontext() is coarse_context  # and it is left as it was
+    assert (coarse_context.prec, coarse_context.rounding) == (3, decimal.ROUND_DOWN)
+
+
+async def test_the_async_paths_leave_the_callers_context_alone(coarse_context: decimal.Context) -> None:
+    router = _router()
+    with respx.mock:
+        respx.post(OPENAI).respond(json=_answer())
+        reply = await router.acomplete("hello " * 50, max_tokens=20)
+        respx.post(OPENAI).respond(content=_stream_body(),
+                                   headers={"content-type": "text/event-stream"})
+        stream = router.astream("hello " * 50, max_tokens=20)
+        async for _ in stream:
+            assert decimal.getcontext().prec == 3  # between steps, the caller's own context
+    assert reply.cost == stream.reply.cost == Decimal("0.00001215")
+    assert decimal.getcontext() is coarse_context
+    await router.aclose()
+
+
+def test_a_budget_limit_beyond_what_a_ledger_counts_is_a_config_error() -> None:
+    from router import ConfigError, Router
+
+    with pytest.raises(ConfigError, match=r"budgets\[0\]\.limit: '1e30' is more than a ledger can"
+                                          r" count \(at most \$9007199\.254740991\)"):
+        Router({**SCRIPT_CONFIG, "budgets": [{"scope": "global", "limit": "1e30"}]}, env={})

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from router.errors import ConfigError, InvalidRequestError
-from router.ledger.base import Balance, Limit, from_units, to_units
+from router.ledger.base import MAX_USD, Balance, Limit, from_units, to_units
 from router.money import format_usd, parse_money
 
 __all__ = [
@@ -113,10 +113,15 @@ class Budget(BaseModel):
     @classmethod
     def _limit(cls, value: Any) -> Decimal:
         try:
-            return parse_money(value, field="limit")
+            limit = parse_money(value, field="limit")
         except InvalidRequestError:
             raise ValueError(f'{value!r} is not a USD amount >= 0; write it as a string, e.g. "2.00"'
                              ) from None
+        if limit > MAX_USD:
+            raise ValueError(f"{value!r} is more than a ledger can count (at most "
+                             f"{format_usd(MAX_USD)}); split it into smaller budgets, or leave "
+                             "the budget out for no limit")
+        return limit
 
     @field_validator("timezone")
     @classmethod

@@ -21,19 +21,26 @@ from router.catalog import Catalog
 from router.config import build_deployments
 from router.decision import Decision, RoutingSettings, decide
 from router.deployments import Deployment
-from router.errors import ProviderError
+from router.errors import ConfigError, ProviderError
 from router.ledger import Ledger, open_ledger
 from router.ledger.guard import BudgetGuard, Routing
 from router.ledger.hold import Hold
 from router.ledger.report import ExportFormat, SpendReport
 from router.lifecycle import notices, substitute_retired, warn_notices
 from router.messages import MessagesLike, build_request
-from router.money import parse_money
+from router.money import exact, parse_money
 from router.observability.hooks import HookSet, HooksLike
-from router.options import RequestOptions, check_options, parse_models, split_scope
+from router.options import (
+    RequestOptions,
+    check_options,
+    check_period,
+    check_spend_query,
+    parse_models,
+    split_scope,
+)
 from router.providers import HttpStack, Provider, make_provider
 from router.resilience import Resilience
-from router.settings import resolve
+from router.settings import located, resolve
 from router.strategies import Filter, StrategyLike, call_strategy, resolve_strategy
 from router.streaming import AsyncReplyStream, ReplyStream
 from router.types import Reply, Request
@@ -65,6 +72,7 @@ class Router:
     `ROUTER_SECTION__KEY`) > file > built-in (see `router.settings`).
     """
 
+    @exact
     def __init__(
         self,
         config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
@@ -101,8 +109,11 @@ class Router:
         check_ttl(cfg.reservation_ttl, deadline, budgets=cfg.budgets, source=source, settings=()
                   if resilience else cfg.timeouts.deadline_settings(self._deployments))
         self._owns_ledger = ledger is None
-        ledger = ledger or open_ledger(cfg.ledger, clock=time.time if clock is _utcnow
-                                       else lambda: self._clock().timestamp())
+        try:
+            ledger = ledger or open_ledger(cfg.ledger, clock=time.time if clock is _utcnow
+                                           else lambda: self._clock().timestamp())
+        except ConfigError as exc:  # e.g. a SQLite file that cannot be created: say whose value
+            raise located(exc, resolved) from exc.__cause__
         store = store_for_ledger(ledger) if breaker_store is None else breaker_store  # replicas agree
         self._resilience = resilience or Resilience.from_config(
             cfg.retries, cfg.breaker, cfg.timeouts, store=store, longest_attempt=longest)
@@ -142,6 +153,7 @@ class Router:
 
     # -- deciding (pure, no network) -----------------------------------------------------------
 
+    @exact
     def route(
         self,
         messages: MessagesLike,
@@ -209,6 +221,7 @@ class Router:
 
     # -- calling ------------------------------------------------------------------------------
 
+    @exact
     def complete(
         self,
         messages: MessagesLike,
@@ -253,6 +266,7 @@ class Router:
             if reply is not None:
                 return reply
 
+    @exact
     async def acomplete(
         self,
         messages: MessagesLike,
@@ -293,6 +307,7 @@ class Router:
             if reply is not None:
                 return reply
 
+    @exact
     def stream(
         self,
         messages: MessagesLike,
@@ -318,6 +333,7 @@ class Router:
                                           self._provider).holding(hold)
             return ReplyStream(self._call(request, decision), self._provider).holding(hold)
 
+    @exact
     def astream(
         self,
         messages: MessagesLike,
@@ -344,11 +360,14 @@ class Router:
 
     # -- spend --------------------------------------------------------------------------------
 
+    @exact
     def spend(self, *, user: str | None = None, team: str | None = None, tags: Iterable[str] = (),
               since: dt.datetime | None = None, until: dt.datetime | None = None,
               by: Sequence[str] = ()) -> SpendReport:
         """Budgets in their current windows (those a call by `user`/`team`/`tags` would meet, if
         given) and spend settled in [since, until) by model, or by `by` (see `router.ledger.report`)."""
+        check_spend_query(user, team, tags, by)
+        check_period(since, until)
         return self._budgets.spend(self._clock(), user=user, team=team, tags=tuple(tags),
                                    since=since, until=until, by=tuple(by))
 
@@ -359,10 +378,12 @@ class Router:
         return await asyncio.to_thread(self.spend, user=user, team=team, tags=tuple(tags),
                                        since=since, until=until, by=tuple(by))
 
+    @exact
     def export_spend(self, target: str | os.PathLike[str] | IO[str], *,
                      format: ExportFormat | None = None, since: dt.datetime | None = None,
                      until: dt.datetime | None = None) -> int:
         """Write the ledger's entries settled in [since, until) as CSV or JSONL; return how many."""
+        check_period(since, until)
         return self._budgets.export(target, format=format, since=since, until=until)
 
     # -- lifecycle ----------------------------------------------------------------------------

@@ -10,14 +10,54 @@ goes through `format_usd` (`$0.00000034`) or `plain_usd` (`0.00000034`): never `
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import functools
+import inspect
+from collections.abc import Callable
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
+from typing import Any, TypeVar, cast
 
 from router.errors import InvalidRequestError
 
-__all__ = ["MILLION", "ZERO", "format_usd", "parse_money", "per_million", "plain_usd"]
+__all__ = ["MILLION", "MONEY", "ZERO", "exact", "format_usd", "parse_money", "per_million",
+           "plain_usd"]
 
 ZERO = Decimal(0)
 MILLION = Decimal(1_000_000)
+
+#: The decimal context of all the router's money arithmetic, whatever the caller's thread has set
+#: (a finance app may lower the precision or round down, which would understate a worst case):
+#: 60 digits hold any amount a ledger can, exactly, down to a fraction of a nano-dollar.
+MONEY = Context(prec=60, rounding=ROUND_HALF_EVEN, Emin=-999_999, Emax=999_999,
+                traps=[InvalidOperation, DivisionByZero, Overflow])
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def exact(fn: F) -> F:
+    """Run `fn` (a function or a coroutine function) in the `MONEY` context; the caller's
+    context is restored when it returns."""
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            with localcontext(MONEY):
+                return await fn(*args, **kwargs)
+
+        return cast(F, run_async)
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with localcontext(MONEY):
+            return fn(*args, **kwargs)
+
+    return cast(F, run)
 
 MoneyLike = str | Decimal | int | float
 
@@ -67,7 +107,7 @@ def per_million(tokens: int, price_per_million: Decimal) -> Decimal:
 def plain_usd(amount: Decimal) -> str:
     """`0.00000034`: an amount in plain digits (never `3.4E-7`), without trailing zeros; for
     JSON, CSV and anything a program reads back with `Decimal(text)`."""
-    return format(amount.normalize(), "f") if amount else "0"
+    return format(amount.normalize(MONEY), "f") if amount else "0"
 
 
 def format_usd(amount: Decimal) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -16,7 +17,9 @@ if TYPE_CHECKING:
 __all__ = [
     "RequestOptions",
     "check_options",
+    "check_period",
     "check_scope",
+    "check_spend_query",
     "is_listlike",
     "parse_metadata",
     "parse_models",
@@ -139,3 +142,22 @@ def check_scope(scope: Mapping[str, Any]) -> None:
         not is_listlike(tags) or not all(isinstance(t, str) and t for t in tags)
     ):
         raise InvalidRequestError('must be a list of strings, e.g. ["summarise"]', field="tags")
+
+
+def check_period(since: Any, until: Any) -> None:
+    """Validate a `[since, until)` period of `spend()` / `export_spend()`."""
+    for key, value in (("since", since), ("until", until)):
+        if value is not None and not isinstance(value, dt.datetime):
+            raise InvalidRequestError(
+                f"expected a datetime, got {type(value).__name__}; e.g. "
+                "datetime(2026, 12, 1, tzinfo=timezone.utc)", field=key)
+    if since is not None and until is not None and since.timestamp() >= until.timestamp():
+        raise InvalidRequestError(f"{until.isoformat()} is not after since ({since.isoformat()})",
+                                  field="until")
+
+
+def check_spend_query(user: Any, team: Any, tags: Any, by: Any) -> None:
+    """Validate the arguments of `spend()` as those of a call (`tags`) and a list (`by`)."""
+    check_scope({"user": user, "team": team, "tags": tags})
+    if not is_listlike(by) or not all(isinstance(b, str) for b in by):
+        raise InvalidRequestError('must be a list of names, e.g. ["model", "user"]', field="by")

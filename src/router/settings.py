@@ -35,6 +35,7 @@ __all__ = [
     "ConfigWarning",
     "Resolved",
     "env_overrides",
+    "located",
     "resolve",
     "resolve_config",
 ]
@@ -204,6 +205,15 @@ def _origin_of(path: str | None, origins: Mapping[str, str]) -> str | None:
         if related and (best is None or len(key) > len(best[0])):
             best = (key, origin)
     return None if best is None else best[1]
+
+
+def located(exc: ConfigError, resolved: Resolved) -> ConfigError:
+    """`exc`, raised while acting on a `resolved` config (e.g. opening its ledger), naming where
+    the value at fault came from: the environment variable or argument that set it, else the file."""
+    origin = _origin_of(exc.path, resolved.origins) or resolved.source
+    if exc.source is not None or origin is None:
+        return exc
+    return ConfigError(_message(exc), path=exc.path, source=origin)
 
 
 def _message(exc: ConfigError) -> str:

@@ -16,7 +16,15 @@ import contextlib
 import sys
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterator,
+)
+from decimal import localcontext
 from typing import Generic, Self, TypeVar
 
 from router.calls import CallState, Fail, Try
@@ -24,7 +32,7 @@ from router.decision import Decision
 from router.deployments import Deployment
 from router.errors import InvalidRequestError, ProviderError, ResponseError, StreamError
 from router.ledger.hold import Hold
-from router.money import format_usd
+from router.money import MONEY, format_usd
 from router.providers.base import Provider, StreamAssembler
 from router.types import Reply
 
@@ -65,6 +73,52 @@ class _Owned(Generic[T]):
 
     async def aclose(self) -> None:
         await self._agen.aclose()
+
+
+class _Steps:
+    """A stream's generator, run one step at a time in the money context (`router.money.MONEY`):
+    what it settles does not depend on the caller's decimal context, which it leaves untouched
+    between steps (a `with` around the `yield`s would leak into the caller's loop)."""
+
+    __slots__ = ("_gen",)
+
+    def __init__(self, gen: Generator[str, None, None]) -> None:
+        self._gen = gen
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> str:
+        with localcontext(MONEY):
+            return next(self._gen)
+
+    def close(self) -> None:
+        with localcontext(MONEY):
+            self._gen.close()
+
+    def __del__(self) -> None:  # a stream left mid-answer settles as it is dropped
+        self.close()
+
+
+class _AsyncSteps:
+    """The async twin of `_Steps`. Not an async generator itself: the one it steps stays the
+    only one the event loop knows of (see `_Owned`)."""
+
+    __slots__ = ("_agen",)
+
+    def __init__(self, agen: AsyncGenerator[str, None]) -> None:
+        self._agen = agen
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> str:
+        with localcontext(MONEY):
+            return await self._agen.__anext__()
+
+    async def aclose(self) -> None:
+        with localcontext(MONEY):
+            await self._agen.aclose()
 
 
 class _BaseStream:
@@ -159,6 +213,9 @@ class ReplyStream(_BaseStream):
     """A sync stream of text deltas (`str`)."""
 
     def __iter__(self) -> Iterator[str]:
+        return _Steps(self._run())
+
+    def _run(self) -> Generator[str, None, None]:
         self._begin()
         with self._hold.settling() if self._hold else contextlib.nullcontext():
             yield from self._deltas()
@@ -203,9 +260,9 @@ class AsyncReplyStream(_BaseStream):
     """An async stream of text deltas: `async for delta in router.astream(...)`."""
 
     def __aiter__(self) -> AsyncIterator[str]:
-        return self._run()
+        return _AsyncSteps(self._run())
 
-    async def _run(self) -> AsyncIterator[str]:
+    async def _run(self) -> AsyncGenerator[str, None]:
         self._begin()
         settling = self._hold.asettling() if self._hold else contextlib.nullcontext()
         async with settling, contextlib.aclosing(_Owned(self._deltas())) as deltas:

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from router.errors import InvalidRequestError
-from router.money import MILLION, parse_money
+from router.money import MILLION, MONEY, parse_money
 
 __all__ = [
     "HOSTS",
@@ -66,18 +66,29 @@ class Price(_Frozen):
     source: str = "config"
     as_of: dt.date | None = None
 
+    @model_validator(mode="after")
+    def _discount_at_most_list(self) -> Price:
+        if self.cached_input is not None and self.cached_input > self.input:
+            raise ValueError(
+                f"cached_input ({self.cached_input}) is above input ({self.input}); a cached token "
+                "never costs more than an uncached one: set cached_input to at most input, or "
+                "leave it out (it then defaults to input)"
+            )
+        return self
+
     # Cached: every routing decision multiplies by these (exact: a division by 10**6).
     @cached_property
     def input_per_token(self) -> Decimal:
-        return self.input / MILLION
+        return MONEY.divide(self.input, MILLION)
 
     @cached_property
     def output_per_token(self) -> Decimal:
-        return self.output / MILLION
+        return MONEY.divide(self.output, MILLION)
 
     @cached_property
     def cached_per_token(self) -> Decimal:
-        return (self.cached_input if self.cached_input is not None else self.input) / MILLION
+        return MONEY.divide(self.cached_input if self.cached_input is not None else self.input,
+                            MILLION)
 
 
 class Capabilities(_Frozen):

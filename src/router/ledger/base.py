@@ -14,9 +14,10 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Protocol, runtime_checkable
 
 from router.errors import BudgetExceeded, InvalidRequestError, LedgerError
-from router.money import format_usd
+from router.money import MONEY, format_usd
 
 __all__ = [
+    "MAX_USD",
     "NO_LABELS",
     "UNITS_PER_USD",
     "Balance",
@@ -43,20 +44,23 @@ MAX_UNITS = 2**53 - 1
 
 def to_units(amount: Decimal, *, up: bool = True) -> int:
     """`amount` USD in nano-USD, rounded up (costs, reservations) or down (limits)."""
-    return int(amount.quantize(_UNIT, rounding=ROUND_CEILING if up else ROUND_FLOOR).scaleb(9))
+    rounding = ROUND_CEILING if up else ROUND_FLOOR
+    return int(amount.quantize(_UNIT, rounding=rounding, context=MONEY).scaleb(9, context=MONEY))
 
 
 def from_units(units: int) -> Decimal:
     """Nano-USD back to exact `Decimal` USD."""
-    return Decimal(units) / UNITS_PER_USD  # exact, and without trailing zeros
+    return MONEY.divide(Decimal(units), UNITS_PER_USD)  # exact, and without trailing zeros
+
+
+MAX_USD = from_units(MAX_UNITS)  # the most one budget or ledger entry can hold: ~$9 million
 
 
 def check_amount(amount: Decimal, *, field: str) -> int:
     """Validate a USD amount handed to the ledger and return it in units."""
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount < 0:
         raise InvalidRequestError(f"expected a finite Decimal >= 0, got {amount!r}", field=field)
-    units = to_units(amount)
-    if units > MAX_UNITS:
+    if amount > MAX_USD or (units := to_units(amount)) > MAX_UNITS:
         raise InvalidRequestError(f"{format_usd(amount)} is more than one ledger entry can hold",
                                   field=field)
     return units

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import contextlib
+from collections.abc import AsyncGenerator, Generator
 from typing import TYPE_CHECKING
 
-from router.streaming import AsyncReplyStream, ProviderFor, ReplyStream
+from router.streaming import AsyncReplyStream, ProviderFor, ReplyStream, _Owned
 
 if TYPE_CHECKING:
     from router.calls import CallState
@@ -22,9 +23,9 @@ class ObservedReplyStream(ReplyStream):
         super().__init__(call, provider_for)
         self._hooks, self._info = hooks, info
 
-    def __iter__(self) -> Iterator[str]:
+    def _run(self) -> Generator[str, None, None]:
         try:
-            yield from super().__iter__()
+            yield from super()._run()
         except BaseException as exc:
             self._hooks.error(self._info, exc)
             raise
@@ -39,13 +40,11 @@ class ObservedAsyncReplyStream(AsyncReplyStream):
         super().__init__(call, provider_for)
         self._hooks, self._info = hooks, info
 
-    def __aiter__(self) -> AsyncIterator[str]:
-        return self._observed()
-
-    async def _observed(self) -> AsyncIterator[str]:
+    async def _run(self) -> AsyncGenerator[str, None]:
         try:
-            async for delta in self._run():
-                yield delta
+            async with contextlib.aclosing(_Owned(super()._run())) as deltas:
+                async for delta in deltas:
+                    yield delta
         except BaseException as exc:
             self._hooks.error(self._info, exc)
             raise
