@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 from router import ConfigError, Router
 from router.cli.app import cli
 from router.messages import build_request
+from router.money import format_usd, plain_usd
 from router.settings import resolve
 from router.tokens import RequestTokens
 
@@ -288,7 +289,15 @@ deployments:
         spent = sum(router.complete("hi", team="search", max_tokens=20).cost for _ in range(3))
     result = run("--config", str(path), "spend", "--json")
     assert result.exit_code == 0, result.output
-    assert str(spent.normalize()) in result.output or f"{spent}" in result.output
+    assert json.loads(result.output)["total"] == plain_usd(spent)  # plain digits for programs
+    table = run("--config", str(path), "spend")
+    assert table.exit_code == 0, table.output
+    assert f"total: {format_usd(spent)}" in table.output  # dollars for people, as documented
+    assert f"│ {format_usd(spent)} │" in table.output
+    reversed_range = run("--config", str(path), "spend", "--since", "2026-12-02",
+                         "--until", "2026-12-01")
+    line = one_line_error(reversed_range)
+    assert "until: 2026-12-01T00:00:00+00:00 is not after since" in line
 
 
 def test_spend_wraps_router_spend(config: Path, monkeypatch: Any) -> None:

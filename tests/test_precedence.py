@@ -194,3 +194,14 @@ def test_a_router_variable_that_is_no_config_key_warns(best_yaml: str) -> None:
     assert r.config.ledger == "memory"
     assert len(caught) == 1  # ROUTER_CONFIG and ROUTER_DEBUG are not config keys, but known
     assert caught[0].filename == __file__
+
+
+def test_a_ledger_that_cannot_be_opened_names_where_its_url_came_from(tmp_path: Path) -> None:
+    missing = tmp_path / "missing" / "spend.db"
+    toml = _file(tmp_path, "router.toml", f'ledger = "${{LEDGER:-memory}}"\n[[deployments]]\n'
+                 f'model = "gpt-4o-mini"\nprovider = "openai"\napi_key = "{KEY}"\n')
+    with pytest.raises(ConfigError, match=rf"^{toml}: ledger: cannot open sqlite:///{missing}"):
+        Router(toml, env={"LEDGER": f"sqlite:///{missing}"})
+    with pytest.raises(ConfigError, match=r"^environment ROUTER_LEDGER: ledger: cannot open"):
+        Router(toml, env={"ROUTER_LEDGER": f"sqlite:///{missing}"})
+    assert not missing.parent.exists()

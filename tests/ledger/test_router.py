@@ -416,3 +416,55 @@ async def test_without_budgets_nothing_is_held_and_each_call_is_recorded_once(
     with pytest.raises(ServerError):
         router.complete("hi", max_tokens=50)
     assert len(list(router.ledger.entries())) == 2  # a failed call that cost nothing: no entry
+
+
+def test_cached_tokens_on_an_overridden_price_never_cost_more_than_the_worst_case() -> None:
+    # The audit's overspend: the override kept the catalog's cached price (0.075) above the new
+    # input price (0.01), so 900 cached tokens cost 6.75x the worst case reserved for them.
+    import respx
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        router = Router({
+            "deployments": [{"model": "gpt-4o-mini", "provider": "openai", "api_key": "k",
+                             "base_url": "http://gpu.local:8000/v1",
+                             "price": {"input": "0.01", "output": "0.01"}}],
+            "budgets": [{"scope": "team", "limit": "0.00002", "window": "day"}],
+        }, env={})
+    body = {"id": "x", "model": "m", "choices": [{"index": 0, "finish_reason": "stop",
+                                                  "message": {"role": "assistant", "content": "ok"}}],
+            "usage": {"prompt_tokens": 900, "completion_tokens": 1,
+                      "prompt_tokens_details": {"cached_tokens": 900}}}
+    with respx.mock:
+        respx.post("http://gpu.local:8000/v1/chat/completions").respond(json=body)
+        reply = router.complete("word " * 990, team="a", max_tokens=10)
+    worst = reply.decision.candidates[0].worst_case_cost
+    assert reply.cost == D("0.00000901")
+    assert reply.cost <= worst <= D("0.00002")
+    (team,) = [b for b in router.spend().budgets if b.scope == "team"]
+    assert team.spent == D("0.00000901")
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"since": __import__("datetime").date(2020, 1, 1)}, "since: expected a datetime, got date"),
+    ({"tags": "abc"}, "tags: must be a list of strings"),
+    ({"by": "model"}, "by: must be a list of names"),
+    ({"user": 7}, "user: must be a non-empty string"),
+    ({"since": NOW, "until": NOW}, "until: .* is not after since"),
+])
+def test_bad_spend_arguments_are_invalid_request_errors(make: Any, kwargs: dict[str, Any],
+                                                        message: str) -> None:
+    from router import InvalidRequestError
+
+    router = make([{"scope": "user", "limit": "1", "window": "day"}])
+    with pytest.raises(InvalidRequestError, match=message):
+        router.spend(**kwargs)
+
+
+def test_an_export_to_a_missing_folder_is_an_invalid_request_error(make: Any, tmp_path: Path) -> None:
+    from router import InvalidRequestError
+
+    router = make([{"scope": "user", "limit": "1", "window": "day"}])
+    with pytest.raises(InvalidRequestError, match="target: cannot write .*No such file"):
+        router.export_spend(tmp_path / "missing" / "out.csv")
+    assert not (tmp_path / "missing").exists()

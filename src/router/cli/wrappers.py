@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from router.cli.common import (
     out_console,
 )
 from router.cli.models import catalog_of
+from router.money import format_usd
 
 __all__ = ["eval_command", "spend"]
 
@@ -74,7 +76,20 @@ def spend(opts: Options, by: tuple[str, ...], since: dt.datetime | None,
     if as_json:
         dump_json(data)
     else:
-        _show_rows("spend", data)
+        _show_rows("spend", _dollars(data))
+
+
+_MONEY_KEYS = frozenset({"cost", "limit", "spent", "reserved", "remaining", "total"})
+
+
+def _dollars(data: Any) -> Any:
+    """The spend report for people: amounts as `$0.00000034` (the JSON keeps plain digits)."""
+    if isinstance(data, Mapping):
+        return {k: format_usd(Decimal(v)) if k in _MONEY_KEYS and isinstance(v, str)
+                else _dollars(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_dollars(v) for v in data]
+    return data
 
 
 def _spend_args(by: tuple[str, ...], since: dt.datetime | None,

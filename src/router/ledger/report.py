@@ -249,7 +249,12 @@ def export_entries(entries: Iterable[Entry], target: str | os.PathLike[str] | IO
         raise InvalidRequestError('must be "csv" or "jsonl" (or a target ending in .csv/.jsonl)',
                                   field="format")
     if isinstance(target, str | os.PathLike):
-        with open(target, "w", encoding="utf-8", newline="") as fp:
+        try:
+            fp = open(target, "w", encoding="utf-8", newline="")  # noqa: SIM115 (closed below)
+        except OSError as exc:
+            raise InvalidRequestError(f"cannot write {os.fspath(target)!r}: {exc.strerror}",
+                                      field="target") from exc
+        with fp:
             return _write(entries, fp, format)
     return _write(entries, target, format)
 
