@@ -72,14 +72,15 @@ def raw_sync() -> Callable[[], object]:
 
 
 def raw_post() -> Callable[[], object]:
-    """The raw SDK on the router's own path: `post` with a ready body (no parameter transform)."""
-    from openai.types.chat import ChatCompletion
+    """The raw SDK on the router's own path: `post` with a ready body (no parameter transform),
+    the decoded JSON back (no response model built)."""
+    import httpx2
 
     client = openai.OpenAI(api_key="k", base_url=BASE, max_retries=0,
                            http_client=httpx.Client(transport=transport()))
     body = {"model": "gpt-4o-mini", "messages": MESSAGES, "max_completion_tokens": MAX_TOKENS}
-    return lambda: client.post("/chat/completions", cast_to=ChatCompletion, body=body,
-                               options={"timeout": 60.0})
+    return lambda: client.post("/chat/completions", cast_to=httpx2.Response, body=body,
+                               options={"timeout": 60.0}).json()
 
 
 def raw_async() -> Callable[[], Awaitable[object]]:
@@ -204,8 +205,11 @@ def breakdown(n: int) -> None:
     request = routing.request
     provider = router._provider(decision.candidates[0].target)
     completion = Completion("Hello, benchmark!", FinishReason.STOP, Usage(18, 4), (), "req", "m")
-    resp = provider.client.chat.completions.create(**provider._body(  # type: ignore[attr-defined]
-        request, router._call(request, decision).options_for(decision.candidates[0])))
+    import httpx2
+
+    resp = provider.client.post(  # type: ignore[attr-defined]
+        "/chat/completions", cast_to=httpx2.Response, body=provider._body(  # type: ignore[attr-defined]
+            request, router._call(request, decision).options_for(decision.candidates[0])))
 
     def routing_step() -> None:
         router._routing(MESSAGES, None, None, None, {"max_tokens": MAX_TOKENS})
