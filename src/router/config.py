@@ -243,7 +243,7 @@ def load_config(
     try:
         cfg = RouterConfig.model_validate(raw)
     except ValidationError as exc:
-        raise validation_error(exc, source=source) from None
+        raise validation_error(exc, source=source, model=RouterConfig) from None
     _check_deadline(cfg, source)
     return cfg, unset, source
 
@@ -356,7 +356,7 @@ def _price(
         return Price.model_validate({**merge_price(price.model_dump(), fields), "source": "config",
                                      "as_of": None})
     except ValidationError as exc:
-        raise validation_error(exc, source=source, prefix=path) from None
+        raise validation_error(exc, source=source, prefix=path, model=Price) from None
 
 
 def _split_userinfo(url: str) -> tuple[str, Secret | None]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import tomllib
+import typing
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from router.catalog.schema import (
     HOSTS,
@@ -96,7 +98,7 @@ def load_catalog(overrides: Mapping[str, Any] | None, *, source: str | None = No
     try:
         return Catalog.model_validate(raw)
     except ValidationError as exc:
-        raise validation_error(exc, source=source) from None
+        raise validation_error(exc, source=source, model=Catalog) from None
 
 
 def merge_price(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
@@ -179,15 +181,17 @@ def _check_replacements(models: Mapping[str, Any], patches: Mapping[str, Any],
             path=where, source=source)
 
 
-def validation_error(exc: ValidationError, *, source: str | None = None, prefix: str = "") -> ConfigError:
-    """Turn pydantic's error into one `ConfigError` naming the first bad key path and the fix."""
+def validation_error(exc: ValidationError, *, source: str | None = None, prefix: str = "",
+                     model: type[BaseModel] | None = None) -> ConfigError:
+    """Turn pydantic's error into one `ConfigError` naming the first bad key path and the fix
+    (for an unknown key of `model`'s, the closest known one)."""
     first = exc.errors()[0]
     path = key_path(first["loc"])
     if prefix:
         path = f"{prefix}{'' if path.startswith('[') else '.'}{path}" if path else prefix
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        message = "unknown key; check its spelling against the docs"
+        message = "unknown key; " + _spelling(model, first["loc"])
     elif first["type"] == "missing":
         message = "is required"
     elif first["type"] in _TYPE_FIXES:
@@ -197,6 +201,50 @@ def validation_error(exc: ValidationError, *, source: str | None = None, prefix:
     if more:
         message += f" (and {more} more error{'s' if more > 1 else ''})"
     return ConfigError(message, path=path, source=source)
+
+
+def _spelling(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
+    """The fix for an unknown key at `loc`: the closest key `model` knows there, else the list."""
+    known = _keys_at(model, loc[:-1]) if model is not None and loc else []
+    if not known:
+        return "check its spelling against the docs"
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"the keys here are {', '.join(known)}"
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the model found by following `loc` (fields, list items, dict values)."""
+    current: Any = model
+    keyed = False  # the next part is a key of a dict of models, not a field
+    for part in loc:
+        if isinstance(part, int) or keyed:
+            keyed = False
+            continue
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return []
+        current, keyed = _inner_model(fields[part].annotation)
+    fields = getattr(current, "model_fields", None)
+    return list(fields) if fields else []
+
+
+def _inner_model(annotation: Any) -> tuple[Any, bool]:
+    """The model inside `annotation` (through Optional, list, tuple and dict values), and whether
+    it sits behind dict keys."""
+    keyed = False
+    for _ in range(4):
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return annotation, keyed
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if typing.get_origin(annotation) in (dict, Mapping) and len(args) == 2:
+            annotation, keyed = args[1], True
+        elif args:
+            annotation = args[0]
+        else:
+            break
+    return None, False
 
 
 def key_path(loc: Any) -> str:
