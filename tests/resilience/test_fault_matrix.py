@@ -28,9 +28,9 @@ PARAMS = [
 def test_fault(case: Case, mode: str, router: Router, fake_provider: FakeProviderServer) -> None:
     fake_provider.script(*case.faults)
     out = run(router, mode)
-    assert tuple(served_by(fake_provider)) == case.served
-    assert fake_provider.pending() == 0
     decision = out.reply.decision if out.reply is not None else out.error and out.error.decision
+    assert tuple(served_by(fake_provider)) == case.served, f"{out.error!r}\n{decision}"
+    assert fake_provider.pending() == 0
     assert decision is not None
     check_the_money(router, fake_provider, case, decision)
     if case.expect == RAISES:
