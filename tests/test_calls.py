@@ -197,6 +197,8 @@ def test_a_fallback_gets_what_the_budget_leaves_when_the_router_chose_the_output
     assert nxt.candidate.max_output_tokens < first.candidate.max_output_tokens
     assert call.spent + nxt.candidate.worst_case_cost <= Decimal("0.001")
     assert call.decision.candidates[1].worst_case_cost > Decimal("0.0006")  # the plan is unchanged
+    assert (f"mini-b: output capped at {nxt.candidate.max_output_tokens} tokens" in
+            str(call.record()))  # and the record says what was sent instead
     reply = call.succeeded(nxt, ok())
     assert reply.cost == reply.decision.spent == Decimal("0.0004") + reply.decision.attempts[-1].cost
     assert reply.cost <= Decimal("0.001")

@@ -143,3 +143,80 @@ def test_a_budget_limit_beyond_what_a_ledger_counts_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"budgets\[0\]\.limit: '1e30' is more than a ledger can"
                                           r" count \(at most \$9007199\.254740991\)"):
         Router({**SCRIPT_CONFIG, "budgets": [{"scope": "global", "limit": "1e30"}]}, env={})
+
+
+def test_user_callbacks_run_in_the_callers_context_and_routing_in_the_routers() -> None:
+    # The review's case: an on_reply hook that rounds half up got the router's half-even.
+    import datetime
+
+    from router import Router
+    from router.decision import decide
+    from router.messages import build_request
+    from router.observability import Hooks
+    from router.strategies import Cheapest
+    from router.tokens import RequestTokens
+
+    rounded: list[Decimal] = []
+    hooks = Hooks(on_reply=lambda call, reply: rounded.append(
+        Decimal("0.125").quantize(Decimal("0.01"))))
+    with decimal.localcontext() as ctx:
+        ctx.rounding, ctx.prec = decimal.ROUND_HALF_UP, 2
+        router = Router(SCRIPT_CONFIG, env={}, hooks=hooks)
+        with respx.mock:
+            respx.post(OPENAI).respond(json=_answer())
+            reply = router.complete("hello " * 50, max_tokens=20)
+        request = build_request("hello " * 50, max_tokens=20)
+        planned = decide(request, router.deployments, strategy=Cheapest(), budget=None,
+                         today=datetime.date(2026, 11, 25), tokens=RequestTokens(request))
+    assert rounded == [Decimal("0.13")]  # the app's rounding, in its hook
+    assert reply.cost == Decimal("0.00001215")
+    assert planned.candidates[0].worst_case_cost == Decimal("0.00002070")  # not 0.000020
+
+
+async def test_an_async_stream_left_by_break_settles_in_the_routers_context() -> None:
+    # The review's case: the event loop's finalizer closed the stream in the caller's context
+    # (prec 1, rounding down), and $0.00001215 was booked as $0.00001.
+    import asyncio
+    import gc
+
+    router = _router()
+    with decimal.localcontext() as ctx:
+        ctx.prec, ctx.rounding = 1, decimal.ROUND_DOWN
+        with respx.mock:
+            respx.post(OPENAI).respond(content=_stream_body(),
+                                       headers={"content-type": "text/event-stream"})
+            stream = router.astream("hello " * 50, max_tokens=20)
+            async for _ in stream:
+                break
+            gc.collect()
+            for _ in range(5):
+                await asyncio.sleep(0)  # the loop's finalizer closes the generator
+        spent = router.spend().total
+    # 58 input tokens and the 1 output token received (no usage had come): not $0.000009
+    assert spent == stream.decision.spent == Decimal("0.0000093")
+    await router.aclose()
+
+
+def test_a_stream_dropped_in_a_reference_cycle_is_billed() -> None:
+    # The review's case: the stream's finalizer released the hold before the garbage collector
+    # closed the generator, so what the stream received was never booked.
+    import gc
+
+    router = _router()
+    with respx.mock:
+        respx.post(OPENAI).respond(content=_stream_body(),
+                                   headers={"content-type": "text/event-stream"})
+
+        class Holder:
+            pass
+
+        holder = Holder()
+        holder.me = holder  # type: ignore[attr-defined]
+        holder.stream = router.stream("hello " * 50, max_tokens=20)  # type: ignore[attr-defined]
+        holder.deltas = iter(holder.stream)  # type: ignore[attr-defined]
+        next(holder.deltas)  # type: ignore[attr-defined]
+        del holder
+        gc.collect()
+    report = router.spend()
+    assert report.total == Decimal("0.0000093")  # the input and the 1 token received
+    assert all(b.reserved == 0 for b in report.budgets)

@@ -28,7 +28,7 @@ from router.errors import (
     RouterError,
     StreamError,
 )
-from router.money import format_usd
+from router.money import callers_context, format_usd
 from router.pricing import actual_cost
 from router.providers.base import CallOptions
 from router.reasons import missing_keys
@@ -102,6 +102,8 @@ class CallState:
         self._last_error: ProviderError | None = None
         chosen = decision.require_route()
         self._next: Try | Fail | None = None  # None: the first attempt is planned when asked for
+        self._asked = False
+        self._notes: list[str] = []  # what the attempts changed in the plan (a lowered cap)
         self._begun = True
         if decision.missing_keys:
             self._next = Fail(MissingKeyError(missing_keys(decision)))
@@ -116,7 +118,13 @@ class CallState:
         return CallOptions(max_tokens=candidate.max_output_tokens, timeout=timeout, total=remaining,
                            begins=begins)
 
+    @property
+    def started(self) -> bool:
+        """Whether the call has been asked for its first action (a stream iterated)."""
+        return self._asked
+
     def next_action(self) -> Try | Fail:
+        self._asked = True
         action = self._next
         if action is None and not self._begun:  # the request starts now: so does its deadline
             self._begun = True
@@ -127,6 +135,9 @@ class CallState:
 
     def record(self) -> Decision:
         """The decision with every attempt made (or skipped) so far."""
+        if self._notes:
+            return self.decision.evolve(attempts=tuple(self.attempts),
+                                        notes=self.decision.notes + tuple(self._notes))
         return self.decision.evolve(attempts=tuple(self.attempts))
 
     def remaining(self) -> float | None:
@@ -167,6 +178,11 @@ class CallState:
                 return self._deadline_passed()
             reason = self._skip_reason(candidate)
             if reason is None:
+                if candidate is not candidates[index]:
+                    self._notes.append(
+                        f"{candidate.deployment}: output capped at {candidate.max_output_tokens} "
+                        f"tokens (worst case {format_usd(candidate.worst_case_cost)}) to fit what "
+                        f"the budget had left after {format_usd(self.spent)} spent")
                 if index != self._index:
                     self._index = index
                     self._retry, self._tried_since = None, now
@@ -397,7 +413,8 @@ class CallState:
         if fmt is None or fmt.model is None or completion.tool_calls:
             return None
         try:
-            return fmt.model.model_validate_json(completion.text)
+            with callers_context():  # the app's model: its validators, its decimal context
+                return fmt.model.model_validate_json(completion.text)
         except ValidationError as exc:
             raise ResponseError(
                 f"the answer does not match {fmt.model.__name__} "

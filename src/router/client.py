@@ -368,15 +368,15 @@ class Router:
         given) and spend settled in [since, until) by model, or by `by` (see `router.ledger.report`)."""
         check_spend_query(user, team, tags, by)
         check_period(since, until)
-        return self._budgets.spend(self._clock(), user=user, team=team, tags=tuple(tags),
-                                   since=since, until=until, by=tuple(by))
+        return self._budgets.spend(self._clock(), user=user, team=team, tags=tuple(tags or ()),
+                                   since=since, until=until, by=tuple(by or ()))
 
     async def aspend(self, *, user: str | None = None, team: str | None = None,
                      tags: Iterable[str] = (), since: dt.datetime | None = None,
                      until: dt.datetime | None = None, by: Sequence[str] = ()) -> SpendReport:
         """The async twin of `spend()` (run on a worker thread)."""
-        return await asyncio.to_thread(self.spend, user=user, team=team, tags=tuple(tags),
-                                       since=since, until=until, by=tuple(by))
+        return await asyncio.to_thread(self.spend, user=user, team=team, tags=tags,
+                                       since=since, until=until, by=by)
 
     @exact
     def export_spend(self, target: str | os.PathLike[str] | IO[str], *,

@@ -17,7 +17,7 @@ from typing import Any
 from router.catalog import ModelSpec
 from router.deployments import Deployment, LifecycleState
 from router.errors import BudgetExceeded, InvalidRequestError, NoRouteError
-from router.money import format_usd
+from router.money import exact, format_usd
 from router.pricing import max_output_within, worst_case_cost
 from router.reasons import NO_IMAGES, first_image, too_long
 from router.strategies import Filter, RouteContext, Strategy
@@ -195,6 +195,7 @@ _set = object.__setattr__
 Check = Callable[[Deployment, RouteContext], str | None]
 
 
+@exact
 def decide(
     request: Request,
     deployments: Sequence[Deployment],

@@ -10,9 +10,11 @@ goes through `format_usd` (`$0.00000034`) or `plain_usd` (`0.00000034`): never `
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from decimal import (
     ROUND_HALF_EVEN,
     Context,
@@ -20,14 +22,15 @@ from decimal import (
     DivisionByZero,
     InvalidOperation,
     Overflow,
+    getcontext,
     localcontext,
 )
 from typing import Any, TypeVar, cast
 
 from router.errors import InvalidRequestError
 
-__all__ = ["MILLION", "MONEY", "ZERO", "exact", "format_usd", "parse_money", "per_million",
-           "plain_usd"]
+__all__ = ["MILLION", "MONEY", "ZERO", "callers_context", "exact", "format_usd", "money_context",
+           "parse_money", "per_million", "plain_usd"]
 
 ZERO = Decimal(0)
 MILLION = Decimal(1_000_000)
@@ -40,21 +43,42 @@ MONEY = Context(prec=60, rounding=ROUND_HALF_EVEN, Emin=-999_999, Emax=999_999,
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# The context of the code that called into the router, for the user code the router calls back.
+_CALLER: ContextVar[Context | None] = ContextVar("router_caller_decimal_context", default=None)
+
+
+@contextlib.contextmanager
+def money_context() -> Iterator[None]:
+    """Compute money in `MONEY` inside the block; `callers_context()` restores the caller's."""
+    token = _CALLER.set(getcontext()) if _CALLER.get() is None else None
+    try:
+        with localcontext(MONEY):
+            yield
+    finally:
+        if token is not None:
+            _CALLER.reset(token)
+
+
+def callers_context() -> contextlib.AbstractContextManager[Context]:
+    """The decimal context of the code that called into the router (a copy), for the user code
+    it calls back: hooks, answer checks, `response_format` models."""
+    return localcontext(_CALLER.get() or getcontext())
+
 
 def exact(fn: F) -> F:
-    """Run `fn` (a function or a coroutine function) in the `MONEY` context; the caller's
-    context is restored when it returns."""
+    """Run `fn` (a function or a coroutine function) in `money_context()`; the caller's context
+    is restored when it returns."""
     if inspect.iscoroutinefunction(fn):
         @functools.wraps(fn)
         async def run_async(*args: Any, **kwargs: Any) -> Any:
-            with localcontext(MONEY):
+            with money_context():
                 return await fn(*args, **kwargs)
 
         return cast(F, run_async)
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
-        with localcontext(MONEY):
+        with money_context():
             return fn(*args, **kwargs)
 
     return cast(F, run)

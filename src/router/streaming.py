@@ -24,7 +24,6 @@ from collections.abc import (
     Generator,
     Iterator,
 )
-from decimal import localcontext
 from typing import Generic, Self, TypeVar
 
 from router.calls import CallState, Fail, Try
@@ -32,7 +31,7 @@ from router.decision import Decision
 from router.deployments import Deployment
 from router.errors import InvalidRequestError, ProviderError, ResponseError, StreamError
 from router.ledger.hold import Hold
-from router.money import MONEY, format_usd
+from router.money import exact, format_usd, money_context
 from router.providers.base import Provider, StreamAssembler
 from router.types import Reply
 
@@ -89,11 +88,11 @@ class _Steps:
         return self
 
     def __next__(self) -> str:
-        with localcontext(MONEY):
+        with money_context():
             return next(self._gen)
 
     def close(self) -> None:
-        with localcontext(MONEY):
+        with money_context():
             self._gen.close()
 
     def __del__(self) -> None:  # a stream left mid-answer settles as it is dropped
@@ -113,11 +112,11 @@ class _AsyncSteps:
         return self
 
     async def __anext__(self) -> str:
-        with localcontext(MONEY):
+        with money_context():
             return await self._agen.__anext__()
 
     async def aclose(self) -> None:
-        with localcontext(MONEY):
+        with money_context():
             await self._agen.aclose()
 
 
@@ -175,6 +174,7 @@ class _BaseStream:
                           cost=self._call.received_cost(action, partial))
         return None
 
+    @exact  # also when an event loop's finalizer closes the stream, in no context of ours
     def _abandoned(self, action: Try, assembler: StreamAssembler, started: float,
                    exc: BaseException) -> None:
         """The stream was left mid-attempt (closed, dropped, cancelled): the tokens received

@@ -459,6 +459,8 @@ def test_bad_spend_arguments_are_invalid_request_errors(make: Any, kwargs: dict[
     router = make([{"scope": "user", "limit": "1", "window": "day"}])
     with pytest.raises(InvalidRequestError, match=message):
         router.spend(**kwargs)
+    with pytest.raises(InvalidRequestError, match=message):  # the async twin checks the same
+        asyncio.run(router.aspend(**kwargs))
 
 
 def test_an_export_to_a_missing_folder_is_an_invalid_request_error(make: Any, tmp_path: Path) -> None:

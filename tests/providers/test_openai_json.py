@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal as D
 from typing import Any
 
 import pytest
@@ -101,11 +102,13 @@ def test_stream_chunks_read_as_the_sdk_model_does() -> None:
     ([1, 2], "the body is list"),
     ({"choices": "abc"}, "choices is str"),
     ({"choices": [5]}, "choices[0] is int"),
-    ({"choices": [{"message": {"content": 5}}]}, "choices[0].message.content is int"),
+    ({"choices": [{"message": {"content": 5}}]}, "choices[0].message.content is int, not text"),
     ({**WHOLE, "usage": {"prompt_tokens": "12"}}, "usage.prompt_tokens is '12'"),
     ({**WHOLE, "usage": {"completion_tokens": -1}}, "usage.completion_tokens is -1"),
     ({**WHOLE, "usage": {"completion_tokens": True}}, "usage.completion_tokens is True"),
     ({**WHOLE, "usage": {"prompt_tokens_details": []}}, "usage.prompt_tokens_details is list"),
+    ({**WHOLE, "usage": {"prompt_tokens": 1e300}}, "usage.prompt_tokens is 1e+300"),
+    ({**WHOLE, "usage": {"prompt_tokens": 10**13}}, "usage.prompt_tokens is 10000000000000"),
     ({"choices": [{"message": {"tool_calls": [{"function": "f"}]}}]}, "tool_calls[0].function is str"),
 ])
 def test_a_whole_answer_of_the_wrong_shape_is_a_response_error_naming_the_field(
@@ -118,14 +121,38 @@ def test_a_whole_answer_of_the_wrong_shape_is_a_response_error_naming_the_field(
 @pytest.mark.parametrize(("event", "field"), [
     ("text", "the chunk is str"),
     ({"choices": [{"delta": "x"}]}, "choices[0].delta is str"),
-    ({"choices": [{"delta": {"content": ["a"]}}]}, "choices[0].delta.content is list"),
+    ({"choices": [{"delta": {"content": ["a"]}}]}, "choices[0].delta.content is list, not text"),
     ({"choices": [{"delta": {"tool_calls": [{"index": "0"}]}}]}, "tool_calls[0].index is '0'"),
     ({"choices": [], "usage": {"prompt_tokens": 1.5}}, "usage.prompt_tokens is 1.5"),
-    ({"choices": [{"delta": {}, "finish_reason": 3}]}, "choices[0].finish_reason is int"),
 ])
 def test_a_chunk_of_the_wrong_shape_is_a_response_error_naming_the_field(event: Any, field: str) -> None:
     with pytest.raises(ResponseError, match=re.escape(f"d: unreadable stream chunk: {field}")):
         chunk(event)
+
+
+def test_fields_that_price_nothing_are_read_leniently() -> None:
+    # id, model and finish_reason of another type do not cost the answer (the SDK's models did
+    # not refuse them either); content as a list of parts is joined.
+    body = {**WHOLE, "id": 7, "model": ["x"], "choices": [{"finish_reason": 3, "message": {
+        "content": [{"type": "text", "text": "Hel"}, {"type": "image_url"}, {"text": "lo"}]}}]}
+    got = completion(body, request_id=None)
+    assert (got.text, got.request_id, got.provider_model) == ("Hello", None, None)
+    assert got.finish_reason is FinishReason.OTHER
+    streamed = chunk({"model": 5, "choices": [{"delta": {"content": [{"text": "a"}]},
+                                               "finish_reason": 3}]})
+    assert (streamed.text, streamed.provider_model) == ("a", None)
+    assert streamed.finish_reason is FinishReason.OTHER
+
+
+def test_an_unusable_answer_is_billed_at_the_usage_it_reported() -> None:
+    # The review's case: content of an unreadable type dropped the usage, so a paid answer
+    # cost nothing and the fallback could spend the whole budget again.
+    body = {**WHOLE, "choices": [{"message": {"content": 5}}]}
+    with pytest.raises(ResponseError) as caught:
+        completion(body)
+    assert caught.value.usage == Usage(input_tokens=1200, output_tokens=40,
+                                       cached_input_tokens=1024, reasoning_tokens=7)
+    assert caught.value.request_id == "req-1"
 
 
 def test_whole_floats_are_token_counts_and_missing_usage_is_zero() -> None:
@@ -193,3 +220,20 @@ def test_a_malformed_chunk_before_any_text_falls_back() -> None:
         assert "".join(stream) == "fine"
     assert stream.reply.deployment == "second"
     assert "choices[0].delta.content is int" in (stream.reply.decision.attempts[0].error or "")
+
+
+def test_a_paid_unusable_answer_counts_against_the_budget_of_the_fallback() -> None:
+    bad = {**WHOLE, "choices": [{"index": 0, "finish_reason": "stop", "message": {"content": 5}}],
+           "usage": {"prompt_tokens": 8, "completion_tokens": 1000}}
+    good = {**WHOLE, "choices": [{"index": 0, "finish_reason": "stop",
+                                  "message": {"role": "assistant", "content": "ok"}}],
+            "usage": {"prompt_tokens": 8, "completion_tokens": 600}}
+    with respx.mock:
+        respx.post(URL).respond(json=bad)
+        backup = respx.post("https://backup.example/v1/chat/completions").respond(json=good)
+        reply = _router().complete("hi", budget="0.001")
+    first, second = reply.decision.attempts
+    assert first.cost == D("0.0000012") + D("0.0006")  # 8 in, 1,000 out at gpt-4o-mini's price
+    sent = json.loads(backup.calls.last.request.content)["max_tokens"]
+    assert D("0.0000012") + sent * D("0.0000006") <= D("0.001") - first.cost  # capped to what is left
+    assert reply.cost == first.cost + second.cost <= D("0.001")

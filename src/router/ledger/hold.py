@@ -23,6 +23,7 @@ from router.calls import CallState, Try
 from router.decision import REJECTED, SKIPPED, Candidate, Decision
 from router.errors import BudgetExceeded, LedgerError
 from router.ledger.base import Labels, Limit, Outcome, Reservation
+from router.money import exact
 
 if TYPE_CHECKING:
     from router.ledger.guard import BudgetGuard
@@ -250,6 +251,7 @@ class Hold:
                 ops.append(op)
         return ops
 
+    @exact
     def close(self, exc: BaseException | None = None) -> None:
         """Settle at the call's spend (or release when a failed call spent nothing). Never raises:
         a settlement the ledger refuses is kept and retried before this router's next
@@ -263,6 +265,7 @@ class Hold:
         if hooks is not None:  # what the budgets have left, for hooks that watch
             hooks.budgets_after(self._guard.ledger, self.reservation)
 
+    @exact
     async def aclose(self, exc: BaseException | None = None) -> None:
         ops = self._close_ops(exc)
         if not ops:
@@ -274,8 +277,12 @@ class Hold:
             await hooks.abudgets_after(self._guard.ledger, self.reservation)
 
     def abandon(self) -> None:
-        """Release a reservation whose call never started (a stream never iterated)."""
-        self.close(GeneratorExit())
+        """Release a reservation whose call never started (a stream dropped unread). A stream
+        that did start settles when its generator is closed, however late: releasing here first
+        (the garbage collector may call this before it closes a generator in a cycle) would
+        lose what the stream received."""
+        if self._call is None or not self._call.started:
+            self.close(GeneratorExit())
 
     def settling(self) -> Hold:
         """Settle or release when the block exits, however it exits (`with hold.settling():`;

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from router.money import callers_context
+
 if TYPE_CHECKING:
     from router.calls import CallState
     from router.decision import Decision
@@ -224,6 +226,7 @@ def _counters(reservation: Reservation) -> list[str]:
 
 def _safely(fn: Callable[..., None], *args: object) -> None:
     try:
-        fn(*args)
+        with callers_context():  # the app's decimal context, not the router's
+            fn(*args)
     except Exception:  # a broken hook must not break the call it observes
         log.exception("router hook %s failed", getattr(fn, "__qualname__", fn))

@@ -47,12 +47,31 @@ def _text(value: Any, field: str) -> str | None:
     raise _Malformed(f"{field} is {type(value).__name__}, not a string")
 
 
+def _label(value: Any) -> str | None:
+    """An informative string field (id, model): anything else is left out, not an error."""
+    return value if isinstance(value, str) else None
+
+
+def _content(value: Any, field: str) -> str:
+    """Message text: a string, or a list of parts whose text parts are joined (some compatible
+    hosts answer in the request's part format)."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    if isinstance(value, list) and all(isinstance(p, Mapping) for p in value):
+        return "".join(p["text"] for p in value
+                       if p.get("type", "text") == "text" and isinstance(p.get("text"), str))
+    raise _Malformed(f"{field} is {type(value).__name__}, not text")
+
+
+_MAX_TOKENS = 10**12  # far beyond any context window: a count above it is not a count
+
+
 def _count(value: Any, field: str) -> int:
     if value is None:
         return 0
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _MAX_TOKENS:
         value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_TOKENS:
         raise _Malformed(f"{field} is {value!r}, not a token count")
     return value
 
@@ -83,8 +102,12 @@ def read_completion(data: Any, *, deployment: str, scrub: Scrub, request_id: str
     common: dict[str, Any] = {"provider": "openai", "deployment": deployment}
     try:
         body = _object(data, "the body")
+        rid = request_id or _label(body.get("id"))
+        usage = _usage(body.get("usage"))
+    except _Malformed as exc:  # no usage to bill: the provider's own count is unreadable
+        raise ResponseError(f"unreadable response: {scrub(str(exc))}", **common) from None
+    try:
         choices = _list(body.get("choices"), "choices")
-        rid = request_id or _text(body.get("id"), "id")
         if not choices:
             reported = embedded_error(body)
             if reported is not None:
@@ -93,17 +116,17 @@ def read_completion(data: Any, *, deployment: str, scrub: Scrub, request_id: str
             raise ResponseError("the response has no choices", request_id=rid, **common)
         choice = _object(choices[0], "choices[0]")
         message = _object(choice.get("message"), "choices[0].message")
-        usage = _usage(body.get("usage"))
         raw_calls = _list(message.get("tool_calls"), "choices[0].message.tool_calls")
-        text = _text(message.get("content"), "choices[0].message.content") or ""
-        model = _text(body.get("model"), "model")
-        reason = finish_reason(_text(choice.get("finish_reason"), "choices[0].finish_reason"))
+        text = _content(message.get("content"), "choices[0].message.content")
+        reason = finish_reason(_label(choice.get("finish_reason")))
         functions = [
             _object(_object(c, f"tool_calls[{i}]").get("function"), f"tool_calls[{i}].function")
             for i, c in enumerate(raw_calls)
         ]
-    except _Malformed as exc:
-        raise ResponseError(f"unreadable response: {scrub(str(exc))}", **common) from None
+    except _Malformed as exc:  # a whole answer the provider billed, though unusable: bill it
+        error = ResponseError(f"unreadable response: {scrub(str(exc))}", request_id=rid, **common)
+        error.usage = usage
+        raise error from None
     try:
         calls = tuple(
             ToolCall(str(call.get("id") or ""), str(fn.get("name") or ""),
@@ -116,7 +139,7 @@ def read_completion(data: Any, *, deployment: str, scrub: Scrub, request_id: str
         exc.usage, exc.request_id = usage, rid
         raise
     return Completion(text=text, finish_reason=reason, usage=usage, tool_calls=calls,
-                      request_id=rid, provider_model=model, latency=latency)
+                      request_id=rid, provider_model=_label(body.get("model")), latency=latency)
 
 
 def read_chunk(data: Any, *, deployment: str, scrub: Scrub, request_id: str | None) -> StreamChunk:
@@ -124,7 +147,7 @@ def read_chunk(data: Any, *, deployment: str, scrub: Scrub, request_id: str | No
     try:
         event = _object(data, "the chunk")
         usage = _usage(event["usage"]) if event.get("usage") else None
-        model = _text(event.get("model"), "model")
+        model = _label(event.get("model"))
         choices = _list(event.get("choices"), "choices")
         if not choices:
             return StreamChunk(usage=usage, request_id=request_id, provider_model=model)
@@ -134,11 +157,12 @@ def read_chunk(data: Any, *, deployment: str, scrub: Scrub, request_id: str | No
             _call_delta(_object(c, f"tool_calls[{i}]"), i)
             for i, c in enumerate(_list(delta.get("tool_calls"), "choices[0].delta.tool_calls"))
         )
-        reason = _text(choice.get("finish_reason"), "choices[0].finish_reason")
+        reason = choice.get("finish_reason")
         return StreamChunk(
-            text=_text(delta.get("content"), "choices[0].delta.content") or "",
+            text=_content(delta.get("content"), "choices[0].delta.content"),
             tool_calls=calls,
-            finish_reason=finish_reason(reason) if reason else None,
+            finish_reason=finish_reason(reason if isinstance(reason, str) else None)
+            if reason else None,
             usage=usage,
             request_id=request_id,
             provider_model=model,

@@ -14,6 +14,7 @@ from router import pricing
 from router.calls import CallState, Fail, Try
 from router.decision import REJECTED, Attempt, Candidate
 from router.errors import AnswerCheckError, NoRouteError, ProviderError, ResponseError, RouterError
+from router.money import callers_context
 from router.pricing import actual_cost
 from router.quality.cascade import check_answer
 from router.strategies import general_quality
@@ -48,7 +49,8 @@ class CascadeCall(CallState):
     def accept(self, action: Try, completion: Completion) -> Reply | None:
         candidate = action.candidate
         try:
-            verdict = check_answer(completion, self.request, self.decision.validators)
+            with callers_context():  # user checks run in the app's decimal context
+                verdict = check_answer(completion, self.request, self.decision.validators)
         except AnswerCheckError as exc:  # the answer was paid for: book it and say so
             cost = self._cost_of(candidate, completion)
             self.spent += cost
