@@ -228,6 +228,28 @@ def test_config_check_refuses_retired_with_replacement(tmp_path: Path) -> None:
     assert "suggested replacement: Ministral 3 8B (not in the catalog)" in result.stderr
 
 
+@pytest.mark.parametrize(("routing", "message"), [
+    ("{strategy: cascade, options: {validators: [not_empty, not_a_check]}}",
+     "routing.options.validators: unknown validator 'not_a_check'; use one of not_empty"),
+    ("{strategy: cascade, options: {validators: not_empty}}",
+     "routing.options.validators: expected a list of checks"),
+    ("{strategy: quality, options: {min_quality: high}}",
+     "routing.options.min_quality: min_quality must be a number between 0 and 1"),
+    ("{strategy: quality, options: {min_quality: 1.5}}",
+     "routing.options.min_quality: min_quality must be a number between 0 and 1 (0.95 keeps 95%), got 1.5"),
+])
+def test_bad_strategy_options_fail_the_config_check_and_every_command(
+    tmp_path: Path, routing: str, message: str
+) -> None:
+    # The audit's case: `config check` said ok, then `route` failed as an "internal error".
+    path = tmp_path / "router.yaml"
+    path.write_text(f"deployments:\n  - {{model: gpt-4o-mini, provider: openai, api_key: k}}\n"
+                    f"routing: {routing}\n")
+    for args in (["config", "check", str(path)], ["--config", str(path), "route", "hi"]):
+        line = one_line_error(run(*args))
+        assert f"{path}: {message}" in line
+
+
 def test_config_check_after_a_shutdown(config: Path) -> None:
     result = CliRunner().invoke(cli, ["--today", "2027-01-15", "config", "check", str(config)])
     assert result.exit_code == 1

@@ -94,7 +94,11 @@ class Router:
         self._catalog, self._deployments = build_deployments(cfg, unset, source)
         self._deployment_ids = tuple(d.id for d in self._deployments)
         self._settings: RoutingSettings = cfg.routing.settings()
-        self._strategy = resolve_strategy(strategy or cfg.routing.strategy, **cfg.routing.options)
+        try:
+            self._strategy = resolve_strategy(strategy or cfg.routing.strategy,
+                                              **cfg.routing.options)
+        except ConfigError as exc:
+            raise located(exc, resolved) from None
         self._filters = tuple(filters)
         self._transport = transport
         self._http: HttpStack = cfg.http_client

@@ -34,6 +34,18 @@ def test_empty_refusal_and_cut_off_answers_fail() -> None:
     assert not finished()(answer("Once upon a", FinishReason.LENGTH), PLAIN).ok
 
 
+def test_refusals_are_read_in_the_opening_with_any_apostrophe() -> None:
+    # The audit's cases: typographic apostrophes slipped through, and answers that merely
+    # contain refusal-like words were escalated (paying for two calls).
+    refusals = ["I\u2019m sorry, but I can\u2019t help with that.", "I'm sorry. I can't help with that.",
+                "Sorry! I cannot assist with that.", "Unfortunately, I can't provide that."]
+    answers = ["I can't help but point out: tides are caused by the Moon.",
+               "Tides come from the moon. I won't provide equations here, but they follow.",
+               "Sorry to hear that! Here is a joke."]
+    assert [not_refusal()(answer(t), PLAIN).ok for t in refusals] == [False] * 4
+    assert [not_refusal()(answer(t), PLAIN).ok for t in answers] == [True] * 3
+
+
 def structured() -> Request:
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"],
               "additionalProperties": False}

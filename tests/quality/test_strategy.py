@@ -115,3 +115,17 @@ def test_a_predictor_object_of_your_own_is_used(make_router: Any) -> None:
     decision = make_router().route("Say hi.", strategy=QualityStrategy(predictor=Hard()))
     assert decision.model == "gpt-4o"
     assert any("hard predictor" in note for note in decision.notes)
+
+
+def test_scores_of_different_benchmarks_are_never_compared() -> None:
+    # The audit's case: a model with only an MT-Bench score (91) was ranked against gpt-4o's
+    # MMLU (88.7) and won on "quality". Now the key most candidates share is used, and a
+    # model without it counts as furthest behind.
+    from router.quality.tasks import catalog_score
+
+    key, scores = catalog_score(TaskType.WRITING, [{"mmlu": 88.7}, {"mmlu": 82.0},
+                                                   {"mt_bench": 91.0}])
+    assert (key, scores) == ("mmlu", [88.7, 82.0, None])
+    assert catalog_score(TaskType.IMAGE, [{"mmlu": 1.0}]) == (None, [None])
+    assert catalog_score(TaskType.WRITING, [{"mt_bench": 9.0, "mmlu": 80.0}, {"mt_bench": 8.0}]) \
+        == ("mt_bench", [9.0, 8.0])

@@ -24,9 +24,11 @@ from router.cli.common import (
 )
 from router.config import build_deployments
 from router.deployments import Deployment, LifecycleState
+from router.errors import ConfigError
 from router.lifecycle import Notice, notices
 from router.schema import config_schema, schema_markdown
-from router.settings import ConfigWarning, resolve
+from router.settings import ConfigWarning, Resolved, located, resolve
+from router.strategies import resolve_strategy
 
 __all__ = ["config_group"]
 
@@ -62,6 +64,7 @@ def check(opts: Options, file: str | None, strict: bool, as_json: bool) -> None:
     # An ignored ROUTER_* variable is a problem: what it meant to set (a ledger...) is not set.
     ignored = [str(w.message) for w in caught if issubclass(w.category, ConfigWarning)]
     _, deployments = build_deployments(resolved.config, resolved.unset, resolved.source)
+    _check_strategy(resolved)
     today = opts.date()
     found = notices(deployments, today)
     retired = [n for n in found if n.state is LifecycleState.RETIRED]
@@ -163,3 +166,12 @@ def schema(markdown: bool) -> None:
         click.echo(schema_markdown(), nl=False)
     else:
         click.echo(json.dumps(config_schema(), indent=2))
+
+
+def _check_strategy(resolved: Resolved) -> None:
+    """Build the routing strategy as a router would: a bad option fails here, not on first use."""
+    routing = resolved.config.routing
+    try:
+        resolve_strategy(routing.strategy, **routing.options)
+    except ConfigError as exc:
+        raise located(exc, resolved) from None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from router.errors import AnswerCheckError
+from router.errors import AnswerCheckError, ConfigError
 from router.money import format_usd
 from router.strategies import Ranking, RouteContext, Strategy, general_quality
 from router.types import Completion, FinishReason, Request
@@ -56,7 +56,7 @@ PASS = Verdict(True)
 
 REFUSAL_PATTERNS: tuple[str, ...] = (
     r"\bI(?:'m| am) (?:sorry|afraid),? (?:but )?I (?:can(?:'|no)t|cannot|am unable|'m unable)",
-    r"\bI can(?:'|no)t (?:help|assist|comply|provide|do that)",
+    r"\bI can(?:'|no)t (?:help|assist|comply|provide|do that)(?! but\b)",
     r"\bI(?:'m| am) (?:not able|unable) to (?:help|assist|comply|provide|answer)",
     r"\bas an AI(?: language model)?,? I (?:can(?:'|no)t|cannot|don't|do not)",
     r"\bI (?:won't|will not) (?:be able to )?(?:help|assist|provide)",
@@ -74,12 +74,24 @@ def not_empty(*, min_chars: int = 1) -> Validator:
     return check
 
 
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\uff07": "'"})
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s|\n")
+_APOLOGY = re.compile(r"\W*(?:I(?:'m| am) )?(?:so |very )?(?:sorry|apologies|unfortunately)\b",
+                      re.IGNORECASE)
+
+
 def not_refusal(patterns: Sequence[str] = REFUSAL_PATTERNS, *, head: int = 400) -> Validator:
-    """Fails an answer whose opening looks like a refusal ("I'm sorry, but I can't...")."""
+    """Fails an answer whose first sentence (within `head` characters) is a refusal ("I'm sorry,
+    but I can't..."; typographic apostrophes count). A refusal later in an answer ("... I won't
+    provide equations here, but ...") is part of an answer, not a refusal."""
     compiled = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
 
     def check(completion: Completion, request: Request) -> Verdict:
-        match = compiled.search(completion.text[:head])
+        text = completion.text.lstrip()[:head].translate(_APOSTROPHES)
+        parts = _SENTENCE_END.split(text, maxsplit=2)
+        # "I'm sorry. I can't help with that.": an apology opens the refusal that follows it
+        opening = " ".join(parts[:2]) if _APOLOGY.match(parts[0]) else parts[0]
+        match = compiled.search(opening)
         return Verdict(False, f"refusal: {match.group(0)!r}") if match else PASS
 
     return check
@@ -264,10 +276,22 @@ class CascadeStrategy(Strategy):
     name = "cascade"
 
     def __init__(self, validators: Sequence[Check | str] | None = None):
-        chosen = default_validators() if validators is None else tuple(
-            named_validator(v) if isinstance(v, str) else v for v in validators)
+        where = "routing.options.validators"
+        if validators is not None and (isinstance(validators, str | bytes)
+                                       or not isinstance(validators, Sequence)):
+            raise ConfigError(f"expected a list of checks, e.g. [{', '.join(NAMED_VALIDATORS)}]",
+                              path=where)
+        try:
+            chosen = default_validators() if validators is None else tuple(
+                named_validator(v) if isinstance(v, str) else v for v in validators)
+        except ValueError as exc:
+            raise ConfigError(str(exc), path=where) from None
+        bad = [v for v in chosen if not callable(v)]
+        if bad:
+            raise ConfigError(f"{bad[0]!r} is not a check: pass a name or a callable "
+                              "(completion, request) -> bool | str | None", path=where)
         if not chosen:
-            raise ValueError("a cascade needs at least one validator")
+            raise ConfigError("a cascade needs at least one validator", path=where)
         # user_check passes a Verdict through, so built-in validators wrap harmlessly.
         self.validators: tuple[Validator, ...] = tuple(user_check(v) for v in chosen)
 

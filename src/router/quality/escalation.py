@@ -65,9 +65,10 @@ class CascadeCall(CallState):
         cost = self._cost_of(candidate, completion)
         stronger = self._stronger_than(candidate, self.spent + cost)
         if stronger is None:
+            left = " within the budget" if self.decision.budget is not None else ""
             return self.succeeded(action, completion, note=(
                 f"kept although the answer check failed ({verdict.reason}): no stronger model "
-                "is left within the budget"))
+                f"is left{left}"))
         self.spent += cost
         self.attempts.append(Attempt(
             deployment=candidate.deployment, model=candidate.model, outcome=REJECTED,

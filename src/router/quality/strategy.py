@@ -134,9 +134,10 @@ class QualityStrategy(Strategy):
         catalog: Catalog | None = None,
         tolerance: float | None = None,
     ) -> None:
-        if not 0.0 <= min_quality <= 1.0:
+        if isinstance(min_quality, bool) or not isinstance(min_quality, int | float) \
+                or not 0.0 <= min_quality <= 1.0:
             raise ConfigError(
-                f"min_quality must be between 0 and 1 (0.95 keeps 95%), got {min_quality}",
+                f"min_quality must be a number between 0 and 1 (0.95 keeps 95%), got {min_quality!r}",
                 path="routing.options.min_quality",
             )
         if reference_tokens is not None and reference_tokens <= 0:

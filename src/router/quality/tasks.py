@@ -59,13 +59,16 @@ def catalog_score(
 ) -> tuple[str | None, list[float | None]]:
     """The first score key of `task` that every candidate has, and each candidate's score.
 
-    Falls back to the first key each candidate has (None when it has none): a missing score is
-    never guessed from another model.
+    When none is shared by all, the key most candidates have (the task's first on a tie); a
+    candidate without it has no score (`None`: the strategy counts it as far behind as the
+    furthest known one). Scores of different benchmarks are never compared, and a missing score
+    is never guessed from another model.
     """
-    for key in SCORE_KEYS[task]:
+    keys = SCORE_KEYS[task]
+    for key in keys:
         if all(key in s for s in scores):
             return key, [s[key] for s in scores]
-    picked: list[float | None] = []
-    for s in scores:
-        picked.append(next((s[k] for k in SCORE_KEYS[task] if k in s), None))
-    return None, picked
+    held, _, key = max((sum(key in s for s in scores), -i, key) for i, key in enumerate(keys))
+    if held == 0:
+        return None, [None] * len(scores)
+    return key, [s.get(key) for s in scores]
