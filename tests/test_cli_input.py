@@ -3,6 +3,7 @@ non-images, empty prompts, empty configs; each is one clear line and a non-zero 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from pathlib import Path
@@ -148,3 +149,107 @@ def test_estimate_refuses_a_blank_prompt(tmp_path: Path, monkeypatch: Any, promp
     (tmp_path / "a.txt").write_text("not to be read")
     line = one_line_error(run("estimate", prompt))
     assert line == "router: error: the prompt is empty; give the text to estimate, or a FILE or DIR"
+
+
+STRONG_T, WEAK_T = "gpt-4-1106-preview", "mixtral"
+PAIRS = ("-m", f"gpt-4o={STRONG_T}", "-m", f"gpt-4o-mini={WEAK_T}")
+
+
+def traces(tmp_path: Path, n: int = 30, extra: dict[int, dict[str, Any]] | None = None,
+           name: str = "traces.jsonl") -> Path:
+    """`n` 0/1-scored lines; `extra[i]` replaces outcomes of line i + 1."""
+    rows = []
+    for i in range(n):
+        outcomes: dict[str, Any] = {
+            STRONG_T: {"score": float(i % 5 != 0), "output_tokens": 40 + i},
+            WEAK_T: {"score": float(i % 3 != 0), "output_tokens": 60 + i}}
+        outcomes.update((extra or {}).get(i, {}))
+        rows.append({"id": f"q{i}", "outcomes": outcomes, "messages": [
+            {"role": "user", "content": f"Question {i}: " + "how many apples? " * (1 + 3 * i)}]})
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_eval_refuses_a_score_off_the_files_scale(tmp_path: Path) -> None:
+    path = traces(tmp_path, extra={6: {STRONG_T: {"score": 100.0, "output_tokens": 3}}})
+    line = one_line_error(run("eval", str(path), *PAIRS))
+    assert line == (f"router: error: {path}:7: outcomes.{STRONG_T}.score 100 is off the file's "
+                    "score scale [0, 1] (59 of its 60 scores lie in it); fix or drop the line")
+    result = run("eval", str(path), *PAIRS, "--skip-bad", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["n"], [b["line"] for b in data["skipped"]]) == (29, [7])
+    assert data["score_scale"] == [0, 1]
+
+
+def test_eval_refuses_negative_scores_and_a_strong_model_scoring_nothing(tmp_path: Path) -> None:
+    shifted = traces(tmp_path, extra={i: {STRONG_T: {"score": -1.0, "output_tokens": 3}}
+                                      for i in range(0, 30, 5)})
+    line = one_line_error(run("eval", str(shifted), *PAIRS))
+    assert line.startswith(f"router: error: {shifted}:1: outcomes.{STRONG_T}.score must be 0 or "
+                           "more (higher is better), got -1")
+    zero = {STRONG_T: {"score": 0.0, "output_tokens": 3}, WEAK_T: {"score": 0.0,
+                                                                   "output_tokens": 3}}
+    nothing = traces(tmp_path, extra=dict.fromkeys(range(30), zero), name="zero.jsonl")
+    line = one_line_error(run("eval", str(nothing), *PAIRS))
+    assert line.startswith(f"router: error: {nothing}: the strong model 'gpt-4o' has a mean "
+                           "score of 0")
+
+
+def test_eval_bounds_token_counts_and_costs(tmp_path: Path) -> None:
+    path = traces(tmp_path, extra={3: {WEAK_T: {"score": 1.0, "output_tokens": 10**30}}})
+    line = one_line_error(run("eval", str(path), *PAIRS))
+    assert line.startswith(f"router: error: {path}:4: outcomes.{WEAK_T}.output_tokens must be at "
+                           "most 1,000,000,000,000 tokens")
+    assert "internal error" not in line
+    costly = traces(tmp_path, extra={2: {WEAK_T: {"score": 1.0, "cost": "1e40"}}}, name="c.jsonl")
+    assert f"{costly}:3: outcomes.{WEAK_T}.cost must be at most" in one_line_error(
+        run("eval", str(costly), *PAIRS))
+
+
+@pytest.mark.parametrize(("pairs", "expected"), [
+    (["-m", f"gpt-4o={STRONG_T}", "-m", "gpt-4o-mini=a", "-m", "gpt-4o-mini=b"],
+     "--model maps 'gpt-4o-mini' twice (gpt-4o-mini=a and gpt-4o-mini=b); map each catalog "
+     "model once"),
+    (["-m", f"gpt-4o={STRONG_T}", "-m", f"gpt-4o-mini={STRONG_T}"],
+     f"models: 'gpt-4o' and 'gpt-4o-mini' are both mapped to the trace model '{STRONG_T}'"),
+])
+def test_eval_refuses_a_model_mapped_twice(tmp_path: Path, pairs: list[str],
+                                           expected: str) -> None:
+    line = one_line_error(run("eval", str(traces(tmp_path)), *pairs))
+    assert line.startswith(f"router: error: {expected}")
+
+
+@pytest.mark.parametrize("target", ["0.999", "0.955", "0.9"])
+def test_eval_json_keys_are_the_same_at_any_target(tmp_path: Path, target: str) -> None:
+    path = traces(tmp_path)
+    result = run("eval", str(path), *PAIRS, "--json", "--target", target)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    default = json.loads(run("eval", str(path), *PAIRS, "--json").stdout)
+    promised = {"apgr", "savings_at_95", "cpt50", "cpt80", "random_savings_at_95",
+                "oracle_savings_at_95", "savings_at_target", "random_savings_at_target",
+                "oracle_savings_at_target"}
+    assert promised <= set(data)
+    assert {k for k in data if k.startswith("savings_at_")} == {"savings_at_95",
+                                                                "savings_at_target"}
+    assert data["oracle_savings_at_95"] == default["oracle_savings_at_95"]
+    assert data["target"] == float(target)
+    table = run("eval", str(path), *PAIRS, "--target", target).stdout
+    assert f"At {float(target) * 100:g}% of gpt-4o's quality" in table
+
+
+def test_eval_names_a_file_that_is_not_text(tmp_path: Path) -> None:
+    packed = tmp_path / "traces.jsonl.gz"
+    packed.write_bytes(gzip.compress(traces(tmp_path).read_bytes()))
+    line = one_line_error(run("eval", str(packed), *PAIRS))
+    assert line.startswith(f"router: error: {packed}:1: not UTF-8 text (invalid start byte")
+    assert line.endswith("the file looks gzip-compressed: decompress it first")
+
+
+def test_eval_says_an_empty_file_is_empty(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert one_line_error(run("eval", str(empty), *PAIRS)) == \
+        f"router: error: {empty}: the file is empty"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Sequence
@@ -12,7 +13,7 @@ from tests.quality.conftest import MODELS, STRONG, WEAK
 from router.errors import ConfigError
 from router.quality.evaluate import run_eval
 from router.quality.replay import ReplayItem
-from router.quality.traces import TraceError, read_traces
+from router.quality.traces import Outcome, ScoreError, TraceError, read_traces
 
 
 class Always:
@@ -189,3 +190,76 @@ def test_each_policy_reports_quality_cost_and_shares_at_the_target(tmp_path: Pat
     assert data["shares"] == {"gpt-4o": 0.8, "gpt-4o-mini": 0.2}
     # a policy that never gets there on its own is anchored at always-strong, like RouteLLM's
     assert result.to_json()["policies"]["cheap"]["at_target"]["knob"] is None
+
+
+def test_a_score_off_the_scale_is_refused_not_averaged(tmp_path: Path) -> None:
+    pairs = [(1.0, float(i % 3 == 0)) for i in range(30)]
+    path = rows_file(tmp_path, pairs, **{"4": {STRONG: {"score": 100.0, "output_tokens": 50}}})
+    with pytest.raises(ScoreError, match=rf"^{re.escape(str(path))}:5: outcomes\."
+                                         rf"{re.escape(STRONG)}\.score 100 is off the file's "
+                                         r"score scale \[0, 1\]"):
+        run_eval(path, models=MODELS, knobs=(0.9,))
+    result = run_eval(path, models=MODELS, knobs=(0.9,), skip_bad=True)
+    assert (result.n, [b.line for b in result.skipped]) == (29, [5])
+    assert result.baselines["always:gpt-4o"].quality == 1.0
+    assert result.to_json()["score_scale"] == [0, 1]
+
+
+def test_negative_scores_and_a_strong_mean_of_zero_are_refused(tmp_path: Path) -> None:
+    shifted = rows_file(tmp_path, [(0, -1), (-1, -1), (0, 0)])
+    with pytest.raises(ScoreError, match=r":1: .*score must be 0 or more"):
+        run_eval(shifted, models=MODELS)
+    # skipping the negative lines leaves a strong model that scores nothing: no share of it
+    with pytest.raises(ScoreError, match=r"rows\.jsonl: the strong model 'gpt-4o' has a mean "
+                                         r"score of 0 .* 95% of its quality means nothing"):
+        run_eval(shifted, models=MODELS, skip_bad=True)
+    # the Python API checks traces built by hand the same way
+    traces = list(read_traces(rows_file(tmp_path, [(1, 0), (1, 1)]),
+                              models=list(MODELS.values())).traces)
+    bad = dataclasses.replace(traces[1], outcomes={**traces[1].outcomes,
+                                                   WEAK: Outcome(-0.5, output_tokens=3)})
+    with pytest.raises(ScoreError, match=r"^line 2: .*score must be 0 or more"):
+        run_eval([traces[0], bad], models=MODELS)
+    assert run_eval([traces[0], bad], models=MODELS, skip_bad=True, knobs=(0.9,)).n == 1
+
+
+def test_huge_token_counts_are_a_bad_line_not_an_internal_error(tmp_path: Path) -> None:
+    path = rows_file(tmp_path, [(1, 0), (1, 1)],
+                     **{"1": {WEAK: {"score": 1, "output_tokens": 10**30}}})
+    with pytest.raises(TraceError, match=r":2: .*output_tokens must be at most"):
+        run_eval(path, models=MODELS)
+
+
+@pytest.mark.parametrize("target", [0.95, 0.955, 0.999, 0.9])
+def test_json_keys_do_not_depend_on_the_target(gsm8k_file: Path, target: float) -> None:
+    knobs = (0.8, 0.9, 0.95, 0.99, 1.0)
+    data = run_eval(gsm8k_file, models=MODELS, knobs=knobs, target=target).to_json()
+    reference = run_eval(gsm8k_file, models=MODELS, knobs=knobs).to_json()
+    for key in ("savings_at_95", "random_savings_at_95", "oracle_savings_at_95",
+                "call_savings_at_95"):
+        assert data[key] == reference[key]  # always at 95%, whatever the target
+    assert data["target"] == target
+    at = {key for key in data if "_at_" in key}
+    assert at == {"savings_at_95", "random_savings_at_95", "oracle_savings_at_95",
+                  "call_savings_at_95", "savings_at_target", "random_savings_at_target",
+                  "oracle_savings_at_target", "call_savings_at_target", "knob_at_target"}
+    random = data["policies"]["random"]
+    assert random["savings_at_95"] == reference["random_savings_at_95"]
+    assert random["savings_at_target"] == data["random_savings_at_target"]
+    if target == 0.95:
+        assert data["savings_at_target"] == data["savings_at_95"]
+    else:
+        assert data["random_savings_at_target"] != data["random_savings_at_95"]
+
+
+def test_two_catalog_models_on_one_trace_model_is_an_error(tmp_path: Path) -> None:
+    path = rows_file(tmp_path, [(1, 0), (1, 1)])
+    with pytest.raises(ConfigError, match=r"^models: 'gpt-4o' and 'gpt-4o-mini' are both mapped "
+                                          rf"to the trace model '{re.escape(STRONG)}'"):
+        run_eval(path, models={"gpt-4o": STRONG, "gpt-4o-mini": STRONG})
+
+
+@pytest.mark.parametrize("target", [0, -1, 1.5, float("nan")])
+def test_a_target_that_is_not_a_share_is_an_error(tmp_path: Path, target: float) -> None:
+    with pytest.raises(ConfigError, match=r"^target: must be a share"):
+        run_eval(rows_file(tmp_path, [(1, 0), (1, 1)]), models=MODELS, target=target)

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from tests.quality.conftest import MODELS, _script
 
+from router.errors import ConfigError
+from router.quality.calibrate import LOWEST, calibrate
 from router.quality.evaluate import run_eval
 from router.quality.features import FAMILIES
 from router.quality.predictor import default_predictor
@@ -85,3 +87,31 @@ def test_min_quality_keeps_what_it_says_on_the_training_split(data_root: Path,
     strong = result.baselines["always:gpt-4o"].quality
     kept = [p.quality / strong for p in result.curves["quality"].points]
     assert kept == pytest.approx([0.9, 0.95, 0.98], abs=0.0025)
+
+
+def _equal_traces(tmp_path: Path) -> Path:
+    """Both models right on every prompt: the cheap one alone keeps 100%."""
+    path = tmp_path / "equal.jsonl"
+    path.write_text("".join(json.dumps({
+        "id": str(i), "messages": [{"role": "user", "content": f"What is {i} + {i}?"}],
+        "outcomes": {name: {"score": 1.0, "output_tokens": 20} for name in MODELS.values()},
+    }) + "\n" for i in range(12)))
+    return path
+
+
+def test_calibrate_returns_the_lowest_setting_when_the_cheap_model_already_meets_it(
+        tmp_path: Path) -> None:
+    assert calibrate(_equal_traces(tmp_path), models=MODELS, target=0.95) == LOWEST == 0.0
+
+
+@pytest.mark.parametrize("target", [-1, 0, 1.01, float("inf")])
+def test_calibrate_refuses_a_target_that_is_not_a_share(tmp_path: Path, target: float) -> None:
+    with pytest.raises(ConfigError, match=r"^target: must be a share of the strong model's "
+                                          r"quality, more than 0 and at most 1"):
+        calibrate(_equal_traces(tmp_path), models=MODELS, target=target)
+
+
+def test_calibrate_checks_the_mapping_like_run_eval(tmp_path: Path) -> None:
+    strong = MODELS["gpt-4o"]
+    with pytest.raises(ConfigError, match="both mapped to the trace model"):
+        calibrate(_equal_traces(tmp_path), models={"gpt-4o": strong, "gpt-4o-mini": strong})

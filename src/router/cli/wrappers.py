@@ -152,6 +152,9 @@ def eval_command(opts: Options, traces: str, pairs: tuple[str, ...], target: flo
         name, sep, trace_name = pair.partition("=")
         if not sep or not name or not trace_name:
             raise CliError(f"--model {pair!r}: write CATALOG=TRACE, e.g. gpt-4o=gpt-4-1106-preview")
+        if name in models:
+            raise CliError(f"--model maps {name!r} twice ({name}={models[name]} and {pair}); "
+                           "map each catalog model once")
         models[name] = trace_name
     try:
         from router.quality.evaluate import run_eval
@@ -240,7 +243,7 @@ def _show_eval(data: Mapping[str, Any], console: Any = None) -> None:
     from rich import box
 
     console = console or out_console()
-    pct = round(data["target"] * 100)
+    pct = format(round(data["target"] * 100, 4), "g")  # 95, 95.5, 99.9: never rounded up
     strong, cheap = data["strong"], data["cheap"]
     chosen = data.get("chosen") or {}
     console.print(f"{data['n']} prompts. strong model: {strong} ({chosen.get('strong', 'given')}); "

@@ -7,19 +7,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from router.catalog import Catalog, builtin_catalog
 from router.errors import ConfigError
+from router.quality.eval_result import REFERENCE_TARGET, Curve, EvalResult, Summary, summarise
 from router.quality.metrics import (
     Point,
-    apgr,
-    cpt,
-    point_at_quality,
-    share_at_quality,
 )
 from router.quality.replay import (
     ReplayItem,
@@ -29,15 +23,18 @@ from router.quality.replay import (
     point_of,
     random_curve,
 )
-from router.quality.traces import BadLine, Trace, read_traces
+from router.quality.traces import BadLine, ScoreError, Trace, check_scores, read_traces
 from router.strategies import general_quality
 
 __all__ = [
     "DEFAULT_KNOBS",
+    "REFERENCE_TARGET",
     "Curve",
     "EvalResult",
     "Summary",
     "check_mapped",
+    "check_models",
+    "check_target",
     "choose_ends",
     "evaluate_items",
     "run_eval",
@@ -48,127 +45,48 @@ DEFAULT_KNOBS: tuple[float, ...] = tuple(
     sorted({round(0.5 + i * 0.01, 3) for i in range(51)} | {round(0.9 + i * 0.0025, 4) for i in range(41)})
 )
 
+
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """Metrics of one policy's curve. Shares are 0-1; `None` when the curve never gets there."""
-
-    apgr: float
-    cpt50: float | None
-    cpt80: float | None
-    savings: float | None
-    cost_at_target: Decimal | None
-    knob_at_target: float | None = None
-    #: RouteLLM's own measure: 1 - share of calls to the strong model at the target quality
-    call_savings: float | None = None
-    #: where the curve first reaches the target: quality, cost and share of calls per model
-    at_target: Point | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Curve:
-    policy: str
-    points: tuple[Point, ...]
-    summary: Summary
-
-
-@dataclass(frozen=True, slots=True)
-class EvalResult:
-    """Everything a report needs; `to_json()` is what `router eval --json` prints."""
-
-    n: int
-    target: float
-    strong: str
-    cheap: str
-    baselines: Mapping[str, Point]
-    curves: Mapping[str, Curve]
-    router: str
-    skipped: tuple[BadLine, ...] = field(default=())
-    #: trace model name -> traces with an outcome for it, for models not mapped (not evaluated)
-    unmapped: Mapping[str, int] = field(default_factory=dict)
-    #: "strong" / "cheap" -> how that model was chosen (given, or why it was picked)
-    chosen: Mapping[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        pct = round(self.target * 100)
-        mine = self.curves[self.router].summary
-        out: dict[str, Any] = {
-            "apgr": _num(mine.apgr),
-            f"savings_at_{pct}": _num(mine.savings),
-            "cpt50": _num(mine.cpt50),
-            "cpt80": _num(mine.cpt80),
-            f"random_savings_at_{pct}": _num(self.curves["random"].summary.savings),
-            f"oracle_savings_at_{pct}": _num(self.curves["oracle"].summary.savings),
-            f"call_savings_at_{pct}": _num(mine.call_savings),
-            "knob_at_target": mine.knob_at_target,
-            "n": self.n,
-            "skipped": [{"line": b.line, "reason": b.reason} for b in self.skipped],
-            "unmapped": {"count": len(self.unmapped), "models": dict(self.unmapped)},
-            "target": self.target,
-            "strong": self.strong,
-            "cheap": self.cheap,
-            "chosen": dict(self.chosen),
-            "baselines": {k: _point_json(p) for k, p in self.baselines.items()},
-            "policies": {
-                name: {
-                    "apgr": _num(c.summary.apgr),
-                    "cpt50": _num(c.summary.cpt50),
-                    "cpt80": _num(c.summary.cpt80),
-                    f"savings_at_{pct}": _num(c.summary.savings),
-                    f"call_savings_at_{pct}": _num(c.summary.call_savings),
-                    "cost_at_target": _money(c.summary.cost_at_target),
-                    "at_target": None if c.summary.at_target is None
-                    else _point_json(c.summary.at_target),
-                    "points": [_point_json(p) for p in c.points],
-                }
-                for name, c in self.curves.items()
-            },
-        }
-        return out
-
-
-def _num(value: float | None) -> float | None:
-    return None if value is None or math.isnan(value) else round(value, 4)
-
-
-def _money(value: Decimal | None) -> str | None:
-    return None if value is None else format(value.quantize(Decimal("1e-9")).normalize(), "f")
-
-
-def _point_json(p: Point) -> dict[str, Any]:
-    return {
-        "knob": p.knob,
-        "quality": round(p.quality, 6),
-        "cost": _money(p.cost),
-        "shares": {k: round(v, 6) for k, v in p.shares.items()},
-    }
-
-
-def _summarise(
-    points: Sequence[Point], *, weak: Point, strong: Point, target: float
-) -> Summary:
-    goal = target * strong.quality
-    # Like RouteLLM's thresholds, every curve spans all-cheap to all-strong.
-    anchored = [weak, *points, strong]
-    reached = [p for p in points if p.quality >= goal and p.knob is not None]
-    share = share_at_quality(anchored, goal)
-    at = point_at_quality(anchored, goal)
-    return Summary(
-        apgr=apgr(anchored, weak=weak.quality, strong=strong.quality),
-        cpt50=cpt(anchored, 0.5, weak=weak.quality, strong=strong.quality),
-        cpt80=cpt(anchored, 0.8, weak=weak.quality, strong=strong.quality),
-        savings=None if at is None or strong.cost <= 0 else float(1 - at.cost / strong.cost),
-        cost_at_target=None if at is None else at.cost,
-        knob_at_target=min(reached, key=lambda p: p.cost).knob if reached else None,
-        call_savings=None if share is None else 1.0 - share,
-        at_target=at,
-    )
 
 
 def _same(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def check_target(target: float) -> None:
+    """Raise `ConfigError` unless `target` is a valid share of quality: 0 < target <= 1."""
+    if isinstance(target, bool) or not isinstance(target, int | float) \
+            or not math.isfinite(target) or not 0 < target <= 1:
+        raise ConfigError(
+            f"must be a share of the strong model's quality, more than 0 and at most 1 (0.95 "
+            f"keeps 95%), got {target!r}" + ("; give a lower target"
+                                             if isinstance(target, int | float) and target > 1
+                                             else ""),
+            path="target",
+        )
+
+
+def check_models(models: Mapping[str, str], catalog: Catalog) -> None:
+    """Raise `ConfigError` unless `models` maps two or more known catalog models, each to a
+    different trace model (two names for one model's outcomes would compare it with itself)."""
+    if len(models) < 2:
+        raise ConfigError("map at least two catalog models to trace models", path="models")
+    unknown = [name for name in models if name not in catalog.models]
+    if unknown:
+        raise ConfigError(
+            f"unknown catalog model(s) {', '.join(unknown)}; known: {', '.join(catalog.models)}",
+            path="models",
+        )
+    by_trace: dict[str, str] = {}
+    for name, trace_name in models.items():
+        if trace_name in by_trace:
+            raise ConfigError(
+                f"{by_trace[trace_name]!r} and {name!r} are both mapped to the trace model "
+                f"{trace_name!r}; map each catalog model to a different one (the comparison "
+                "would be meaningless)",
+                path="models",
+            )
+        by_trace[trace_name] = name
 
 
 def check_mapped(role: str, name: str | None, names: Sequence[str],
@@ -256,13 +174,20 @@ def evaluate_items(
     unmapped: Mapping[str, int] | None = None,
     strength: Mapping[str, float] | None = None,
     progress: Progress | None = None,
+    source: str = "",
+    scale: float | None = None,
 ) -> EvalResult:
     """Replay priced items. `strong` defaults to the best mean score (ties: the higher
     `strength`, e.g. catalog quality, then the costlier), `cheap` to the lowest cost of the rest.
 
     `progress(stage, done, total)`: "predict" (policies with a `prepare(items, progress=...)`
     method) and "replay" (knob settings done, over all policies).
+    Raises `ScoreError` (naming `source`, the trace file) when the strong model's mean score is
+    0 or less: a share of it would mean nothing.
     """
+    check_target(target)
+    if not items:
+        raise ConfigError("no trace to replay", path="traces")
     names = list(items[0].options)
     check_mapped("strong", strong, names)
     check_mapped("cheap", cheap, names)
@@ -271,6 +196,11 @@ def evaluate_items(
                                         cheap=cheap)
     always = {name: point_of(items, [name] * len(items), strong=strong) for name in names}
     weak_point, strong_point = always[cheap], always[strong]
+    if not strong_point.quality > 0:
+        raise ScoreError(
+            f"the strong model {strong!r} has a mean score of {strong_point.quality:g} on these "
+            f"traces, so {round(target * 100, 4):g}% of its quality means nothing; scores must be 0 or more, "
+            "higher is better, and the strong model's must not all be 0", source=source)
     curves: dict[str, list[Point]] = {
         "random": random_curve(weak_point, strong_point),
         "oracle": oracle_curve(items, strong=strong),
@@ -297,7 +227,9 @@ def evaluate_items(
             name: Curve(
                 name,
                 tuple(points),
-                _summarise(points, weak=weak_point, strong=strong_point, target=target),
+                summarise(points, weak=weak_point, strong=strong_point, target=target),
+                summarise(points, weak=weak_point, strong=strong_point,
+                           target=REFERENCE_TARGET),
             )
             for name, points in curves.items()
         },
@@ -305,6 +237,7 @@ def evaluate_items(
         skipped=skipped,
         unmapped=dict(unmapped or {}),
         chosen=chosen,
+        scale=scale,
     )
 
 
@@ -328,24 +261,26 @@ def run_eval(
     are the models the traces name but `models` does not map (`unmapped`).
     `progress(stage, done, total)` is called while reading ("read", total 0: unknown),
     pricing ("price"), predicting ("predict") and replaying the knob settings ("replay").
+
+    Scores must be 0 or more and on one scale, inferred from the mapped models' scores
+    (`router.quality.traces.score_scale`: [0, 1], [0, 10], [0, 100]...); a line with a score off
+    it raises `ScoreError` unless `skip_bad`, and so does a strong model whose mean score is 0.
+    `target` must be more than 0 and at most 1 (`ConfigError`).
     """
-    if len(models) < 2:
-        raise ConfigError("map at least two catalog models to trace models", path="models")
+    check_target(target)
     catalog = catalog or builtin_catalog()
-    unknown = [name for name in models if name not in catalog.models]
-    if unknown:
-        raise ConfigError(
-            f"unknown catalog model(s) {', '.join(unknown)}; known: {', '.join(catalog.models)}",
-            path="models",
-        )
+    check_models(models, catalog)
     check_mapped("strong", strong, list(models), models)
     check_mapped("cheap", cheap, list(models), models)
     skipped: tuple[BadLine, ...] = ()
     unmapped: Mapping[str, int] = {}
+    source = str(traces) if isinstance(traces, str | Path) else ""
     if isinstance(traces, Sequence) and not isinstance(traces, str) and (
         not traces or isinstance(traces[0], Trace)
     ):
-        loaded = [t for t in traces if isinstance(t, Trace)]
+        loaded, bad, scale = check_scores([t for t in traces if isinstance(t, Trace)],
+                                          list(models.values()), skip_bad=skip_bad)
+        skipped = tuple(bad)
         mapped = set(models.values())
         counts: dict[str, int] = {}
         for trace in loaded:
@@ -361,6 +296,7 @@ def run_eval(
             progress=None if progress is None else lambda done: progress("read", done, 0),
         )
         loaded, skipped, unmapped = list(read.traces), read.skipped, read.unmapped
+        scale = read.scale
     items = build_items(
         loaded,
         models,
@@ -382,4 +318,6 @@ def run_eval(
         unmapped=unmapped,
         strength={name: general_quality(catalog.get(name)) for name in models},
         progress=progress,
+        source=source,
+        scale=scale,
     )
