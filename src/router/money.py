@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextvars import ContextVar
 from decimal import (
     ROUND_HALF_EVEN,
@@ -47,16 +47,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 _CALLER: ContextVar[Context | None] = ContextVar("router_caller_decimal_context", default=None)
 
 
-@contextlib.contextmanager
-def money_context() -> Iterator[None]:
-    """Compute money in `MONEY` inside the block; `callers_context()` restores the caller's."""
-    token = _CALLER.set(getcontext()) if _CALLER.get() is None else None
-    try:
-        with localcontext(MONEY):
-            yield
-    finally:
-        if token is not None:
-            _CALLER.reset(token)
+class money_context:
+    """`with money_context():` computes money in `MONEY` inside the block, noting the caller's
+    context for `callers_context()`. A class, not a generator: it runs on every stream step."""
+
+    __slots__ = ("_inner", "_token")
+
+    def __enter__(self) -> None:
+        self._token = _CALLER.set(getcontext()) if _CALLER.get() is None else None
+        self._inner = localcontext(MONEY)
+        self._inner.__enter__()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._inner.__exit__(None, None, None)
+        if self._token is not None:
+            _CALLER.reset(self._token)
 
 
 def callers_context() -> contextlib.AbstractContextManager[Context]:
