@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from pydantic import ValidationError
 from tenacity import RetryCallState
 
 from router import pricing
@@ -28,11 +27,12 @@ from router.errors import (
     RouterError,
     StreamError,
 )
-from router.money import callers_context, format_usd
+from router.money import format_usd
 from router.pricing import actual_cost
 from router.providers.base import CallOptions
 from router.reasons import missing_keys
 from router.resilience import Resilience, counts_against, falls_back, out_of_time
+from router.structured import parse_answer
 from router.types import Completion, Reply, Request, Usage
 
 __all__ = ["SKIPPED", "CallState", "Fail", "Try", "call_state"]
@@ -135,10 +135,8 @@ class CallState:
 
     def record(self) -> Decision:
         """The decision with every attempt made (or skipped) so far."""
-        if self._notes:
-            return self.decision.evolve(attempts=tuple(self.attempts),
-                                        notes=self.decision.notes + tuple(self._notes))
-        return self.decision.evolve(attempts=tuple(self.attempts))
+        extra = {"notes": self.decision.notes + tuple(self._notes)} if self._notes else {}
+        return self.decision.evolve(attempts=tuple(self.attempts), **extra)
 
     def remaining(self) -> float | None:
         """Seconds left before the overall deadline (`None`: no deadline)."""
@@ -179,10 +177,7 @@ class CallState:
             reason = self._skip_reason(candidate)
             if reason is None:
                 if candidate is not candidates[index]:
-                    self._notes.append(
-                        f"{candidate.deployment}: output capped at {candidate.max_output_tokens} "
-                        f"tokens (worst case {format_usd(candidate.worst_case_cost)}) to fit what "
-                        f"the budget had left after {format_usd(self.spent)} spent")
+                    self._notes.append(candidate.cap_note(self.spent))
                 if index != self._index:
                     self._index = index
                     self._retry, self._tried_since = None, now
@@ -195,15 +190,10 @@ class CallState:
         return self._exhausted()
 
     def fitted(self, candidate: Candidate, spent: Decimal) -> Candidate:
-        """`candidate` with its output cap lowered to what the budget leaves after `spent`, when
-        the router chose that cap and lowering it lets the candidate fit; else as it was (and
-        `_skip_reason` says why it does not fit)."""
-        budget = self.decision.budget
-        if budget is None or spent + candidate.worst_case_cost <= budget:
-            return candidate
-        fitted = candidate.within(budget - spent, may_cap=self.request.max_tokens is None,
-                                  min_output_tokens=self.decision.min_output_tokens)
-        return candidate if fitted is None else fitted
+        """`candidate` for an attempt after `spent`, its cap lowered to fit the budget's rest when
+        the router chose it (`Candidate.after`); `_skip_reason` says why one does not fit."""
+        return candidate.after(spent, self.decision.budget, may_cap=self.request.max_tokens is None,
+                               min_output_tokens=self.decision.min_output_tokens)
 
     def _skip_reason(self, candidate: Candidate) -> str | None:
         """Why `candidate` may not be called now, or `None`. The breaker is asked last, because
@@ -328,7 +318,7 @@ class CallState:
         """The reply, with `attempt` recorded (appended, or in place of attempt `at`). An answer
         not in the shape asked for raises `ResponseError`, answered and billed all the same."""
         try:
-            parsed = self._parse(candidate, completion)
+            parsed = parse_answer(self.request, candidate, completion)
         except ResponseError as exc:
             exc.usage, exc.cost = usage, self.spent
             self._record(dataclasses.replace(attempt, outcome=type(exc).__name__, error=str(exc)),
@@ -407,18 +397,3 @@ class CallState:
             else str(exc), wait=action.wait, latency=partial.latency, cost=cost,
         ))
         self._next = None
-
-    def _parse(self, candidate: Candidate, completion: Completion) -> object:
-        fmt = self.request.response_format
-        if fmt is None or fmt.model is None or completion.tool_calls:
-            return None
-        try:
-            with callers_context():  # the app's model: its validators, its decimal context
-                return fmt.model.model_validate_json(completion.text)
-        except ValidationError as exc:
-            raise ResponseError(
-                f"the answer does not match {fmt.model.__name__} "
-                f"(finish reason {completion.finish_reason.value}): {exc.errors()[0]['msg']}",
-                provider=candidate.target.provider, deployment=candidate.deployment,
-                request_id=completion.request_id,
-            ) from exc

@@ -21,7 +21,7 @@ from router.catalog import Catalog
 from router.config import build_deployments
 from router.decision import Decision, RoutingSettings, decide
 from router.deployments import Deployment
-from router.errors import ConfigError, ProviderError
+from router.errors import ProviderError
 from router.ledger import Ledger, open_ledger
 from router.ledger.guard import BudgetGuard, Routing
 from router.ledger.hold import Hold
@@ -30,17 +30,10 @@ from router.lifecycle import notices, substitute_retired, warn_notices
 from router.messages import MessagesLike, build_request
 from router.money import exact, parse_money
 from router.observability.hooks import HookSet, HooksLike
-from router.options import (
-    RequestOptions,
-    check_options,
-    check_period,
-    check_spend_query,
-    parse_models,
-    split_scope,
-)
+from router.options import RequestOptions, check_options, parse_models, split_scope
 from router.providers import HttpStack, Provider, make_provider
 from router.resilience import Resilience
-from router.settings import located, resolve
+from router.settings import located_errors, resolve
 from router.strategies import Filter, StrategyLike, call_strategy, resolve_strategy
 from router.streaming import AsyncReplyStream, ReplyStream
 from router.types import Reply, Request
@@ -59,17 +52,11 @@ def _utcnow() -> dt.datetime:
 class Router:
     """Routes each request to the cheapest deployment that can take it within its budget.
 
-    `Router()` uses the built-in catalog and keys from the environment (`OPENAI_API_KEY` for
-    the GPT-4o family, `OPENROUTER_API_KEY` for NeMo; NeMo is retired on Mistral's own API, so
-    `MISTRAL_API_KEY` needs a config); `Router.from_config(path_or_dict)` uses a config.
-    `transport` (an `httpx` transport such as `router.mock.mock_transport()`) replaces the network.
-    Retries, fallbacks, circuit breaking and deadlines follow the config's `retries:`, `breaker:`
-    and `timeouts:`; `breaker_store` holds breaker state (default: a Redis ledger's server), and
-    `resilience` replaces all of it (e.g. tenacity strategies of your own). Shared budgets follow
-    `budgets:` in the config's `ledger:`; `ledger` replaces it (e.g. one shared between routers).
-    `hooks` (see `router.observability`) see every call's decision and its reply or error.
-    Config precedence: arguments > environment (`ROUTER_CONFIG`, `ROUTER_KEY`,
-    `ROUTER_SECTION__KEY`) > file > built-in (see `router.settings`).
+    `Router()`: the built-in catalog, keys from the environment; `Router.from_config(path_or_dict)`:
+    a config (precedence: arguments > environment > file > built-in, see `router.settings`).
+    `transport` (e.g. `router.mock.mock_transport()`) replaces the network; `breaker_store`,
+    `resilience` and `ledger` replace what the config's `breaker:`, `retries:`/`timeouts:` and
+    `ledger:` would build; `hooks` (`router.observability`) see every decision, reply and error.
     """
 
     @exact
@@ -94,11 +81,9 @@ class Router:
         self._catalog, self._deployments = build_deployments(cfg, unset, source)
         self._deployment_ids = tuple(d.id for d in self._deployments)
         self._settings: RoutingSettings = cfg.routing.settings()
-        try:
+        with located_errors(resolved):  # a bad option names the file (or variable) it came from
             self._strategy = resolve_strategy(strategy or cfg.routing.strategy,
                                               **cfg.routing.options)
-        except ConfigError as exc:
-            raise located(exc, resolved) from None
         self._filters = tuple(filters)
         self._transport = transport
         self._http: HttpStack = cfg.http_client
@@ -113,11 +98,9 @@ class Router:
         check_ttl(cfg.reservation_ttl, deadline, budgets=cfg.budgets, source=source, settings=()
                   if resilience else cfg.timeouts.deadline_settings(self._deployments))
         self._owns_ledger = ledger is None
-        try:
+        with located_errors(resolved):  # e.g. a SQLite file that cannot be created
             ledger = ledger or open_ledger(cfg.ledger, clock=time.time if clock is _utcnow
                                            else lambda: self._clock().timestamp())
-        except ConfigError as exc:  # e.g. a SQLite file that cannot be created: say whose value
-            raise located(exc, resolved) from exc.__cause__
         store = store_for_ledger(ledger) if breaker_store is None else breaker_store  # replicas agree
         self._resilience = resilience or Resilience.from_config(
             cfg.retries, cfg.breaker, cfg.timeouts, store=store, longest_attempt=longest)
@@ -370,10 +353,8 @@ class Router:
               by: Sequence[str] = ()) -> SpendReport:
         """Budgets in their current windows (those a call by `user`/`team`/`tags` would meet, if
         given) and spend settled in [since, until) by model, or by `by` (see `router.ledger.report`)."""
-        check_spend_query(user, team, tags, by)
-        check_period(since, until)
-        return self._budgets.spend(self._clock(), user=user, team=team, tags=tuple(tags or ()),
-                                   since=since, until=until, by=tuple(by or ()))
+        return self._budgets.spend(self._clock(), user=user, team=team, tags=tags, since=since,
+                                   until=until, by=by)
 
     async def aspend(self, *, user: str | None = None, team: str | None = None,
                      tags: Iterable[str] = (), since: dt.datetime | None = None,
@@ -387,7 +368,6 @@ class Router:
                      format: ExportFormat | None = None, since: dt.datetime | None = None,
                      until: dt.datetime | None = None) -> int:
         """Write the ledger's entries settled in [since, until) as CSV or JSONL; return how many."""
-        check_period(since, until)
         return self._budgets.export(target, format=format, since=since, until=until)
 
     # -- lifecycle ----------------------------------------------------------------------------

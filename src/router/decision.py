@@ -6,7 +6,6 @@ Every deployment left out gets a reason (lifecycle, key, capability, context, bu
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import operator
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -14,65 +13,21 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from router.catalog import ModelSpec
-from router.deployments import Deployment, LifecycleState
+from router.candidates import Candidate, RoutingSettings, price_candidate, static_reason
+from router.deployments import Deployment
 from router.errors import BudgetExceeded, InvalidRequestError, NoRouteError
 from router.money import exact, format_usd
-from router.pricing import max_output_within, worst_case_cost
-from router.reasons import NO_IMAGES, first_image, too_long
+from router.reasons import NO_IMAGES, first_image
 from router.strategies import Filter, RouteContext, Strategy
 from router.tokens import RequestTokens
 from router.types import Request
 
-__all__ = ["REJECTED", "SKIPPED", "Attempt", "Candidate", "Decision", "RoutingSettings", "decide"]
+__all__ = ["DEFAULT_SETTINGS", "REJECTED", "SKIPPED", "Attempt", "Candidate", "Decision",
+           "RoutingSettings", "decide"]
 
 SKIPPED = "skipped"  # the outcome of an attempt the router chose not to make
 REJECTED = "rejected"  # an answer paid for, that a check turned down (it may still be returned)
-
-
-@dataclass(frozen=True, slots=True)
-class RoutingSettings:
-    """Knobs of the decision that are not per call."""
-
-    expected_output_tokens: int = 256  # how "estimated cost" prices output when max_tokens is unset
-    min_output_tokens: int = 16  # below this, capping the output to fit a budget is pointless
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """One deployment that can take the request, with what it would cost there."""
-
-    model: str
-    deployment: str
-    input_tokens: int
-    max_output_tokens: int  # the cap that will be sent
-    worst_case_cost: Decimal
-    estimated_cost: Decimal  # output priced at max_tokens, or at expected_output_tokens if unset
-    output_capped: bool = False  # the router lowered the output cap to fit the budget
-    target: Deployment = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
-
-    @property
-    def spec(self) -> ModelSpec:
-        return self.target.spec
-
-    def within(self, left: Decimal, *, may_cap: bool, min_output_tokens: int) -> Candidate | None:
-        """This candidate if its worst case fits in `left` USD; else, when the router chose its
-        output cap (`may_cap`: the request set no max_tokens), the same with the cap lowered to
-        fit, if that still leaves `min_output_tokens`; else `None`. A fallback or an escalation
-        after money was spent gets what is left of the budget, not nothing."""
-        if self.worst_case_cost <= left:
-            return self
-        if not may_cap:
-            return None
-        price = self.target.price
-        cap = min(self.max_output_tokens, max_output_within(price, self.input_tokens, left))
-        if cap < min_output_tokens:
-            return None
-        return dataclasses.replace(
-            self, max_output_tokens=cap, output_capped=True,
-            worst_case_cost=worst_case_cost(price, self.input_tokens, cap),
-            estimated_cost=min(self.estimated_cost, worst_case_cost(price, self.input_tokens, cap)),
-        )
+DEFAULT_SETTINGS = RoutingSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +158,7 @@ def decide(
     strategy: Strategy,
     budget: Decimal | None,
     today: dt.date,
-    settings: RoutingSettings = RoutingSettings(),
+    settings: RoutingSettings = DEFAULT_SETTINGS,
     models: Collection[str] | None = None,
     unavailable: Mapping[str, str] | None = None,
     filters: Sequence[Filter] = (),
@@ -236,11 +191,11 @@ def decide(
     for dep in deployments:
         if models is not None and dep.model not in models:
             continue
-        kind, reason = _static_reason(dep, request, today, keyed, unavailable, image_at)
+        kind, reason = static_reason(dep, request, today, keyed, unavailable, image_at)
         if reason is None:
             own = own_budgets.get(dep.id) if own_budgets else None
             limit = own if budget is None or (own is not None and own < budget) else budget
-            cand, kind, reason, needed = _price(dep, ctx, settings, limit)
+            cand, kind, reason, needed = price_candidate(dep, ctx, settings, limit)
             if needed is not None and (cheapest_needed is None or needed < cheapest_needed):
                 cheapest_needed = needed
             if cand is not None:
@@ -301,81 +256,6 @@ def decide(
         models=None if models is None else tuple(models),
         validators=tuple(getattr(strategy, "validators", ())),
     )
-
-
-def _static_reason(
-    dep: Deployment,
-    request: Request,
-    today: dt.date,
-    keyed: bool,
-    unavailable: Mapping[str, str] | None,
-    image_at: str | None,
-) -> tuple[str, str | None]:
-    if unavailable and dep.id in unavailable:
-        return "unavailable", unavailable[dep.id]
-    if dep.lifecycle_state(today) is LifecycleState.RETIRED:
-        life = dep.lifecycle
-        assert life is not None
-        assert life.shutdown_on is not None
-        hint = life.hint()
-        return "lifecycle", f"retired on {dep.host} since {life.shutdown_on.isoformat()}{hint}"
-    if keyed and not dep.has_key:
-        return "key", "no API key" + (f" (set {dep.key_env})" if dep.key_env else "")
-    spec = dep.spec
-    if image_at and not spec.takes_images:
-        return "capability", f"{NO_IMAGES} ({image_at} is an image)"
-    if request.tools and not spec.capabilities.tools:
-        return "capability", "does not support tools"
-    if request.response_format is not None and not spec.capabilities.structured_output:
-        return "capability", "does not support structured output"
-    if request.max_tokens is not None and request.max_tokens > dep.max_output_tokens:
-        return "capability", (
-            f"max_tokens {request.max_tokens} exceeds its max output of {dep.max_output_tokens}"
-        )
-    return "", None
-
-
-def _price(
-    dep: Deployment, ctx: RouteContext, settings: RoutingSettings, budget: Decimal | None
-) -> tuple[Candidate | None, str, str | None, Decimal | None]:
-    """The candidate with its output cap and costs, or why it cannot fit (and what it would need)."""
-    request = ctx.request
-    input_tokens = ctx.tokens.for_model(dep.spec)
-    room = dep.context_window - input_tokens
-    wanted = request.max_tokens or settings.min_output_tokens
-    if room < wanted:
-        return None, "context", too_long(input_tokens, wanted, dep.context_window,
-                                         min(wanted, settings.min_output_tokens)), None
-    price = dep.price
-    cap = request.max_tokens or min(dep.max_output_tokens, room)
-    capped = False
-    needed = worst_case_cost(price, input_tokens, wanted)
-    if budget is not None:
-        worst = worst_case_cost(price, input_tokens, cap)
-        if worst > budget:
-            if request.max_tokens is not None:
-                return None, "budget", (
-                    f"worst case {format_usd(worst)} exceeds the budget {format_usd(budget)}"
-                ), needed
-            cap = min(cap, max_output_within(price, input_tokens, budget))
-            if cap < settings.min_output_tokens:
-                return None, "budget", (
-                    f"even {settings.min_output_tokens} output tokens would cost "
-                    f"{format_usd(needed)}, over the budget {format_usd(budget)}"
-                ), needed
-            capped = True
-    expected = min(cap, request.max_tokens or settings.expected_output_tokens)
-    cand = Candidate(
-        model=dep.model,
-        deployment=dep.id,
-        input_tokens=input_tokens,
-        max_output_tokens=cap,
-        worst_case_cost=worst_case_cost(price, input_tokens, cap),
-        estimated_cost=worst_case_cost(price, input_tokens, expected),
-        output_capped=capped,
-        target=dep,
-    )
-    return cand, "", None, needed
 
 
 def _group_by_model(order: Sequence[Candidate]) -> tuple[Candidate, ...]:

@@ -11,12 +11,13 @@ ignored. Errors name where the bad value came from.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ __all__ = [
     "Resolved",
     "env_overrides",
     "located",
+    "located_errors",
     "resolve",
     "resolve_config",
 ]
@@ -214,6 +216,15 @@ def located(exc: ConfigError, resolved: Resolved) -> ConfigError:
     if exc.source is not None or origin is None:
         return exc
     return ConfigError(_message(exc), path=exc.path, source=origin)
+
+
+@contextlib.contextmanager
+def located_errors(resolved: Resolved) -> Iterator[None]:
+    """Raise a `ConfigError` from the block `located` in `resolved` (its cause kept)."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise located(exc, resolved) from exc.__cause__
 
 
 def _message(exc: ConfigError) -> str:

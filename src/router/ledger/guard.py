@@ -14,7 +14,7 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from router.ledger import Labels, Ledger, Limit, MemoryLedger, Outcome
 from router.ledger.base import MAX_UNITS, from_units
 from router.ledger.hold import LEFT, Flow, Hold, _Op
 from router.ledger.report import ExportFormat, SpendReport, export_entries, spend_report
+from router.options import check_period, check_spend_query
 from router.types import Request
 
 if TYPE_CHECKING:
@@ -336,9 +337,12 @@ class BudgetGuard:
             self._hooks.error(self._hooks.begin(request, exc.decision, **kind), exc)
 
     def spend(self, now: dt.datetime, *, user: str | None, team: str | None,
-              tags: tuple[str, ...], since: dt.datetime | None, until: dt.datetime | None,
-              by: tuple[str, ...]) -> SpendReport:
-        """`Router.spend()`: see `router.ledger.report`."""
+              tags: Iterable[str] | None, since: dt.datetime | None, until: dt.datetime | None,
+              by: Sequence[str] | None) -> SpendReport:
+        """`Router.spend()` (its arguments checked as a call's): see `router.ledger.report`."""
+        check_spend_query(user, team, tags, by)
+        check_period(since, until)
+        tags, by = tuple(tags or ()), tuple(by or ())
         scope = CallScope(user, team, tags) if user or team or tags else None
         return spend_report(self.ledger, self.budgets, now=now, deployments=self._pairs,
                             scope=scope, since=since, until=until, by=by)
@@ -346,6 +350,7 @@ class BudgetGuard:
     def export(self, target: str | os.PathLike[str] | IO[str], *, format: ExportFormat | None,
                since: dt.datetime | None, until: dt.datetime | None) -> int:
         """`Router.export_spend()`: the entries settled in [since, until), as CSV or JSONL."""
+        check_period(since, until)
         entries = self.ledger.entries(since=since.timestamp() if since else None,
                                       until=until.timestamp() if until else None)
         return export_entries(entries, target, format=format)
