@@ -370,8 +370,6 @@ class Router:
         """Write the ledger's entries settled in [since, until) as CSV or JSONL; return how many."""
         return self._budgets.export(target, format=format, since=since, until=until)
 
-    # -- lifecycle ----------------------------------------------------------------------------
-
     def close(self) -> None:
         """Close the sync HTTP connections of every adapter (and the ledger the router opened)."""
         for provider in self._providers.values():
