@@ -75,7 +75,7 @@ CASES: tuple[Case, ...] = (
          ServerError, (P, P, B)),
     Case("503 everywhere", (HttpError(status=503),) * 4, RAISES, ServerError, (P, P, B, B),
          note="the error's decision lists all 4 attempts"),
-    Case("slow response past the attempt timeout", (slow(1.0),), SAME, ProviderTimeout, (P, P)),
+    Case("slow response past the attempt timeout", (slow(1.6),), SAME, ProviderTimeout, (P, P)),
     Case("connection reset", (Reset(),), SAME, ProviderConnectionError, (P, P)),
     Case("malformed JSON with HTTP 200", (MalformedJSON(),), SAME, ResponseError, (P, P)),
     Case("body cut in half", (StreamCut(after_tokens=0),), SAME, ProviderConnectionError, (P, P),

@@ -30,6 +30,10 @@ FAST: dict[str, Any] = {
 
 BUDGET: list[dict[str, Any]] = [{"scope": "global", "limit": "10", "window": "month"}]
 
+# The fault matrix's attempt limit: it also covers a cold first attempt (SDK client, connect), which
+# on a loaded 2-core machine once took more than 0.4 s and turned a retry into a fallback.
+MATRIX_TIMEOUTS: dict[str, float] = {"attempt": 0.8, "total": 5}
+
 
 def config(server: FakeProviderServer, adapter: str, **sections: Any) -> dict[str, Any]:
     """Two deployments of one model on the fake server, told apart by their URL path."""
@@ -64,7 +68,8 @@ def stack(request: pytest.FixtureRequest) -> str:
 def router(fake_provider: FakeProviderServer, adapter: str, stack: str) -> Iterator[Router]:
     """A router on the fake provider with a shared budget: every call reserves, then settles in its
     ledger, which the fault matrix checks against what the server served."""
-    r = make_router(fake_provider, adapter, http_client=stack, budgets=BUDGET)
+    r = make_router(fake_provider, adapter, http_client=stack, budgets=BUDGET,
+                    timeouts=MATRIX_TIMEOUTS)
     yield r
     r.close()
 

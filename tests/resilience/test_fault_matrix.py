@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from tests.resilience.billing import served_bill
 from tests.resilience.cases import CASES, OK, RAISES, STREAM, Case, markdown
-from tests.resilience.conftest import FAST, run, served_by
+from tests.resilience.conftest import MATRIX_TIMEOUTS, run, served_by
 
 from router import FinishReason, Router, StreamError
 from router.decision import SKIPPED, Decision
@@ -72,7 +72,7 @@ def check_the_money(router: Router, server: FakeProviderServer, case: Case,
     model = decision.candidates[0].model
     bills = [
         served_bill(request, fault, model=model, flavor=request.flavor,
-                    attempt_timeout=FAST["timeouts"]["attempt"],
+                    attempt_timeout=MATRIX_TIMEOUTS["attempt"],
                     estimated_input=decision.candidates[0].input_tokens)
         for request, fault in zip(server.requests, faults, strict=False)
     ]
