@@ -294,3 +294,67 @@ def test_budgets_are_read_only_for_hooks_that_watch_them() -> None:
     reply = router.complete(PROMPT, max_tokens=20)
     assert seen == [("global/day", Decimal(5) - reply.cost)]
     assert HookSet.of([Recorder(), Hooks(on_reply=lambda c, r: None)]).budget_hooks == ()  # type: ignore[union-attr]
+
+
+# -- the metrics add up to the ledger (the audit's case) -------------------------------------
+
+from router.testing import FakeProviderServer, HttpError, StreamCut  # noqa: E402
+from router.testing.pytest_plugin import fake_provider, fake_provider_session  # noqa: E402, F401
+
+
+@pytest.mark.parametrize("adapter", ["openai", "mistral"])
+def test_prometheus_cost_adds_up_to_the_ledger_and_books_each_attempt_on_its_deployment(
+    fake_provider: FakeProviderServer, adapter: str  # noqa: F811
+) -> None:
+    import warnings
+
+    from tests.resilience.conftest import BUDGET, config
+
+    registry = CollectorRegistry()
+    spans_out = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans_out))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        router = Router(config(fake_provider, adapter, budgets=BUDGET, retries={"attempts": 1}),
+                        env={}, hooks=[PrometheusHook(registry=registry),
+                                       OpenTelemetryHook(tracer_provider=provider)])
+    router.complete("Say something", max_tokens=20)                  # plain
+    fake_provider.script(HttpError(status=503))
+    router.complete("Say something", max_tokens=20)                  # 503, then the backup
+    fake_provider.script(StreamCut(after_tokens=2))
+    with pytest.raises(Exception, match="broke|cut|stream"):
+        "".join(router.stream("Say something", max_tokens=20))       # billed for 2 tokens
+    deltas = iter(router.stream("Say something", max_tokens=20))
+    next(deltas)
+    next(deltas)
+    deltas.close()                                                   # abandoned, billed
+    dropped = router.stream("Say something", max_tokens=20)
+    del dropped                                                      # never read: costs nothing
+    ledger_total = router.spend().total
+    costs = {s.labels["deployment"]: s.value for m in registry.collect()
+             if m.name == "router_cost_usd" for s in m.samples if s.name.endswith("_total")}
+    assert Decimal(str(round(sum(costs.values()), 12))) == ledger_total > 0
+    by_deployment = {dict(g.key)["deployment"]: g.cost
+                     for g in router.spend(by=["deployment"]).groups}
+    assert set(costs) == set(by_deployment) == {"primary", "backup"}
+    for dep, cost in by_deployment.items():  # each attempt on its own deployment
+        assert Decimal(str(round(costs[dep], 12))) == cost
+    router.close()
+
+
+def test_a_stream_dropped_unread_ends_its_span_and_request(observed: Any, spans: Any) -> None:
+    exporter, provider = spans
+    registry = CollectorRegistry()
+    rec = Recorder()
+    router = observed(rec, OpenTelemetryHook(tracer_provider=provider),
+                      PrometheusHook(registry=registry))
+    for _ in range(3):
+        stream = router.stream(PROMPT, max_tokens=20)
+        del stream
+    assert len(exporter.get_finished_spans()) == 3  # none left open in the hook
+    assert rec.events.count(("error", "GeneratorExit")) == 3
+    cancelled = sum(s.value for m in registry.collect() if m.name == "router_requests"
+                    for s in m.samples if s.name.endswith("_total")
+                    and s.labels.get("outcome") == "cancelled")
+    assert cancelled == 3

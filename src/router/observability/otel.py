@@ -118,6 +118,12 @@ class OpenTelemetryHook(Hook):
         decision = getattr(error, "decision", None) or call.decision
         _attempt_events(span, decision)
         span.set_attribute("error.type", type(error).__name__)
+        cost = getattr(error, "cost", None)  # what the failed request was billed for in all
+        span.set_attribute("router.cost_usd", float(cost) if cost is not None else 0.0)
+        usage = getattr(error, "usage", None)
+        if usage is not None:  # a stream broken mid-answer, or a whole answer that was unusable
+            span.set_attributes({"gen_ai.usage.input_tokens": usage.input_tokens,
+                                 "gen_ai.usage.output_tokens": usage.output_tokens})
         status = getattr(error, "status_code", None)
         if isinstance(status, int):
             span.set_attribute("http.response.status_code", status)

@@ -18,7 +18,7 @@ from router.extras import require
 from router.observability.hooks import CallInfo, Hook
 
 if TYPE_CHECKING:
-    from router.types import Reply
+    from router.types import Reply, Usage
 
 __all__ = ["LATENCY_BUCKETS", "PrometheusHook"]
 
@@ -46,27 +46,30 @@ class PrometheusHook(Hook):
     def on_reply(self, call: CallInfo, reply: Reply) -> None:
         m, model, dep = self.metrics, reply.model, reply.deployment
         m["requests"].labels(model, dep, "ok").inc()
-        usage = reply.usage
-        tokens = m["tokens"]
-        tokens.labels(model, dep, "input").inc(usage.input_tokens)
-        tokens.labels(model, dep, "output").inc(usage.output_tokens)
-        if usage.cached_input_tokens:
-            tokens.labels(model, dep, "cached_input").inc(usage.cached_input_tokens)
-        m["cost"].labels(model, dep).inc(float(reply.cost))
+        self._tokens(model, dep, reply.usage)
+        self._costs(reply.decision.attempts)
         m["latency"].labels(model, dep).observe(call.elapsed())
         self._fallbacks(reply.decision.attempts)
 
     def on_error(self, call: CallInfo, error: BaseException) -> None:
+        decision = getattr(error, "decision", None)
+        attempts = list(decision.attempts) if decision is not None else []
+        # labelled by the deployment that failed last (the first chosen, if none was called)
+        failed = getattr(error, "deployment", None)
+        last = next((a for a in reversed(attempts) if a.deployment == failed), None)
         chosen = call.decision.chosen
-        model = chosen.model if chosen else "none"
-        dep = chosen.deployment if chosen else "none"
+        model = last.model if last else chosen.model if chosen else "none"
+        dep = last.deployment if last else chosen.deployment if chosen else "none"
         outcome = "cancelled" if isinstance(error, GeneratorExit) else type(error).__name__
         m = self.metrics
         m["requests"].labels(model, dep, outcome).inc()
         m["latency"].labels(model, dep).observe(call.elapsed())
-        decision = getattr(error, "decision", None)
-        if decision is not None:
-            self._fallbacks(decision.attempts)
+        usage = getattr(error, "usage", None)
+        if usage is not None and last is not None:  # tokens the failed call was billed for
+            self._tokens(model, dep, usage)
+        self._costs(attempts)
+        if attempts:
+            self._fallbacks(attempts)
         if isinstance(error, BudgetExceeded) and error.budget and error.budget != "request" \
                 and error.remaining is not None:
             self.observe_budget(error.budget, error.remaining)
@@ -77,6 +80,20 @@ class PrometheusHook(Hook):
     def observe_budget(self, name: str, remaining: Decimal) -> None:
         """Set `router_budget_remaining_usd{budget=name}` (e.g. from the spend ledger)."""
         self.metrics["budget"].labels(name).set(float(remaining))
+
+    def _tokens(self, model: str, dep: str, usage: Usage) -> None:
+        tokens = self.metrics["tokens"]
+        tokens.labels(model, dep, "input").inc(usage.input_tokens)
+        tokens.labels(model, dep, "output").inc(usage.output_tokens)
+        if usage.cached_input_tokens:
+            tokens.labels(model, dep, "cached_input").inc(usage.cached_input_tokens)
+
+    def _costs(self, attempts: Any) -> None:
+        # Each attempt's cost on its own deployment, failed ones (tokens received) included, so
+        # that the counter adds up to what the ledger settled.
+        for a in attempts:
+            if a.cost:
+                self.metrics["cost"].labels(a.model, a.deployment).inc(float(a.cost))
 
     def _fallbacks(self, attempts: Any) -> None:
         # Every failed attempt that another attempt followed is one fallback (or retry).
