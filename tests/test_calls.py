@@ -430,3 +430,38 @@ def test_a_stream_that_overran_the_request_deadline_does_not_count_against_the_b
     call = make(total=10.0, clock=clock, breaker=breaker)
     call.interrupted(step(call), partial, ProviderTimeout("HTTP 408", status_code=408))
     assert breaker.unavailable(["mini-a"]).keys() == {"mini-a"}
+
+
+@pytest.mark.parametrize(("received", "after"), [("Hello", "closed"), ("", "free to probe")])
+def test_a_probe_the_caller_abandons_does_not_keep_the_deployment_out(received: str,
+                                                                      after: str) -> None:
+    # The audit's case: a half-open probe that streamed text was left by the caller, and every
+    # request for the next cooldown got "another request is probing it".
+    from router.breaker import BreakerState
+
+    clock = Clock()
+    breaker = CircuitBreaker(failures=1, cooldown=30, clock=clock)
+    breaker.record_failure("mini-a", ServerError("HTTP 503", status_code=503))
+    clock.now = 31.0  # half-open: the next request is the probe
+    call = make(breaker=breaker, attempts=1)
+    probe = step(call)
+    assert probe.candidate.deployment == "mini-a"
+    assert breaker.acquire("mini-a") == "circuit half-open: another request is probing it"
+    partial = Completion(text=received, finish_reason=FinishReason.OTHER, usage=Usage())
+    call.abandoned(probe, partial, GeneratorExit())
+    state = breaker.states(["mini-a"])["mini-a"]
+    if after == "closed":
+        assert state is BreakerState.CLOSED
+    else:
+        assert state is BreakerState.HALF_OPEN
+    assert breaker.acquire("mini-a") is None  # the next request goes ahead either way
+
+
+def test_a_probe_answered_with_a_client_error_frees_the_probe() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failures=1, cooldown=30, clock=clock)
+    breaker.record_failure("mini-a", ServerError("HTTP 503", status_code=503))
+    clock.now = 31.0
+    call = make(breaker=breaker)
+    fail(call, BadRequestError("HTTP 400: bad", status_code=400))
+    assert breaker.acquire("mini-a") is None

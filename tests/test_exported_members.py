@@ -8,7 +8,8 @@ def test_all_public_names_are_exported() -> None:
                "messages", "money", "pricing", "providers", "strategies", "streaming", "tokens",
                "types", "mock", "testing", "ledger", "budgets", "budget_routing", "quality", "resilience", "breaker", "cli",
                "observability", "settings", "lifecycle", "extras", "schema", "demo"}
-    modules |= {"options", "reasons", "redaction", "config_files", "candidates", "structured"}
+    modules |= {"options", "reasons", "redaction", "config_files", "candidates", "structured",
+                "actions"}
     assert public - modules - exported == set()
     for name in exported - {"__version__"}:
         assert hasattr(router, name), name

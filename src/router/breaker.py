@@ -11,6 +11,7 @@ import dataclasses
 import enum
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -198,10 +199,13 @@ class CircuitBreaker:
         store: BreakerStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if failures < 1:
-            raise ConfigError("must be at least 1", path="breaker.failures")
-        if cooldown <= 0:
-            raise ConfigError("must be more than 0 seconds", path="breaker.cooldown")
+        if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
+            raise ConfigError(f"must be a whole number, at least 1, got {failures!r}",
+                              path="breaker.failures")
+        if isinstance(cooldown, bool) or not isinstance(cooldown, int | float) \
+                or not 0 < cooldown < math.inf:  # also refuses NaN
+            raise ConfigError(f"must be more than 0 seconds, got {cooldown!r}",
+                              path="breaker.cooldown")
         self.failures = failures
         self.cooldown = cooldown
         self.store: BreakerStore = store if store is not None else MemoryBreakerStore()
@@ -249,6 +253,18 @@ class CircuitBreaker:
 
     def record_success(self, deployment: str) -> None:
         self.store.update(deployment, _reset)
+
+    def release(self, deployment: str) -> None:
+        """End a probe that proved nothing either way (the caller left before any answer, or the
+        request itself was at fault): the next request may probe at once."""
+        now = self.clock()
+
+        def free(current: BreakerRecord) -> BreakerRecord:
+            if current.state(now) is BreakerState.HALF_OPEN and current.probe_until > now:
+                return dataclasses.replace(current, probe_until=0.0)
+            return current
+
+        self.store.update(deployment, free)
 
     def record_failure(self, deployment: str, error: BaseException) -> BreakerRecord:
         now = self.clock()

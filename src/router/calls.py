@@ -11,12 +11,12 @@ import asyncio
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass
 from decimal import Decimal
 
 from tenacity import RetryCallState
 
 from router import pricing
+from router.actions import Fail, Try
 from router.decision import SKIPPED, Attempt, Candidate, Decision
 from router.errors import (
     MissingKeyError,
@@ -24,7 +24,6 @@ from router.errors import (
     ProviderError,
     ProviderTimeout,
     ResponseError,
-    RouterError,
     StreamError,
 )
 from router.money import format_usd
@@ -41,30 +40,6 @@ log = logging.getLogger("router")
 
 _MIN_ATTEMPT = 0.001  # seconds: less than this left before the deadline is no time at all
 _ZERO = Decimal(0)
-
-
-@dataclass(frozen=True, slots=True)
-class Try:
-    """Call `candidate` after sleeping `wait` seconds."""
-
-    candidate: Candidate
-    options: CallOptions
-    wait: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Fail:
-    """Stop: raise `error`, or return `reply` when there is one (a cascade's paid answer that its
-    check rejected, kept because no stronger model could answer)."""
-
-    error: RouterError
-    reply: Reply | None = None
-
-    def result(self) -> Reply:
-        """`reply`, else raise `error` (what a shell does with this action)."""
-        if self.reply is None:
-            raise self.error
-        return self.reply
 
 
 def call_state(request: Request, decision: Decision, *,
@@ -253,6 +228,8 @@ class CallState:
     def skipped(self, action: Try, reason: str) -> None:
         """The shell could not start `action` (e.g. a shared budget would not cover
         `spent + action.candidate.worst_case_cost`): record it as skipped, plan what is next."""
+        if self.resilience.breaker is not None:  # a probe it claimed is free for the next
+            self.resilience.breaker.release(action.candidate.deployment)
         self._skip(action.candidate, reason)
         self._next = self._plan(self._index + 1)
 
@@ -274,8 +251,11 @@ class CallState:
         log.info("attempt on %s failed: %s", candidate.deployment, type(error).__name__)
         self._last_error = error
         breaker = self.resilience.breaker
-        if breaker is not None and counts_against(error) and not out_of_time(error, self.remaining()):
-            breaker.record_failure(candidate.deployment, error)
+        if breaker is not None:
+            if counts_against(error) and not out_of_time(error, self.remaining()):
+                breaker.record_failure(candidate.deployment, error)
+            else:  # says nothing of the deployment: a probe it made is free for the next
+                breaker.release(candidate.deployment)
         policy = self.resilience.retry
         if self._retry is None:
             self._retry = policy.start(self._tried_since)
@@ -386,8 +366,15 @@ class CallState:
 
     def abandoned(self, action: Try, partial: Completion, exc: BaseException) -> None:
         """The caller left a stream mid-attempt (closed, dropped, cancelled): bill what arrived, as
-        for a broken stream, and record it. The breaker is not told: the deployment was fine."""
+        for a broken stream, and record it. The deployment did not fail: text that arrived proves
+        it up (a probe closes its circuit); without any, a probe's claim is released."""
         cost = self.received_cost(action, partial)
+        breaker = self.resilience.breaker
+        if breaker is not None:
+            if partial.text or partial.tool_calls:
+                breaker.record_success(action.candidate.deployment)
+            else:
+                breaker.release(action.candidate.deployment)
         self.spent += cost
         stopped = isinstance(exc, GeneratorExit | KeyboardInterrupt | asyncio.CancelledError)
         self.attempts.append(Attempt(

@@ -7,13 +7,14 @@ Pure decisions built on tenacity's strategies (`wait_*`, `stop_*`, `retry_*`): t
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import tenacity
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tenacity.retry import RetryBaseT
 from tenacity.wait import WaitBaseT
 
@@ -115,7 +116,8 @@ def _check_range(value: float, bounds: tuple[float, float], path: str, meaning: 
 
 
 def _check_seconds(value: float | None, path: str) -> None:
-    if value is not None and (isinstance(value, bool) or not value > 0):  # also refuses NaN
+    # also refuses NaN and infinity (None is "no limit")
+    if value is not None and (isinstance(value, bool) or not 0 < value < math.inf):
         raise ConfigError(f"must be more than 0 seconds (None: no limit), got {value!r}", path=path)
 
 
@@ -275,6 +277,13 @@ class RetriesConfig(_Section):
 
     attempts: int = Field(3, ge=ATTEMPTS[0], le=ATTEMPTS[1],
                           description="Calls per deployment, the first included")
+
+    @field_validator("attempts", mode="before")
+    @classmethod
+    def _not_a_flag(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # pydantic would read true as 1 attempt
+            raise ValueError(f"expected a whole number such as 3, not {str(value).lower()}")
+        return value
     initial_backoff: float = Field(0.5, ge=0, le=60, description="Seconds before the first retry")
     max_backoff: float = Field(8.0, ge=0, le=600, description="Longest wait between two calls")
     jitter: float = Field(0.5, ge=0, le=60, description="Up to this many random seconds added")

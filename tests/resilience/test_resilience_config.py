@@ -10,7 +10,7 @@ import pytest
 import tenacity
 from tests.conftest import frozen
 
-from router import ConfigError, RetryPolicy, Router, Timeouts
+from router import CircuitBreaker, ConfigError, RetryPolicy, Router, Timeouts
 
 BASE: dict[str, Any] = {
     "deployments": [{"model": "gpt-4o-mini", "provider": "openai", "api_key": "sk-test-0123456789"}]
@@ -75,6 +75,7 @@ def test_a_yaml_file(tmp_path: Path) -> None:
     ({"timeouts": {"total": 0}}, "timeouts.total"),
     ({"timeouts": {"attempt": -3}}, "timeouts.attempt"),
     ({"timeouts": {"total": 5, "attempt": 10}}, "timeouts.total"),
+    ({"retries": {"attempts": True}}, "retries.attempts"),  # was read as 1 attempt
 ])
 def test_out_of_range_values_are_config_errors_naming_the_field(
     section: dict[str, Any], path: str
@@ -114,6 +115,13 @@ def test_the_default_deadline_grows_to_fit_the_longest_attempt() -> None:
     (lambda: Timeouts(attempt=0), "timeouts.attempt"),  # not "no limit": None says that
     (lambda: Timeouts(total=float("nan")), "timeouts.total"),
     (lambda: Timeouts(total=0.1, attempt=10), "timeouts.total"),
+    (lambda: Timeouts(total=float("inf")), "timeouts.total"),  # None says "no limit"
+    # the audit's cases: a NaN cooldown left the circuit half-open for ever, letting every
+    # request through as a "probe"; 2.5 and True failures were taken as numbers
+    (lambda: CircuitBreaker(cooldown=float("nan")), "breaker.cooldown"),
+    (lambda: CircuitBreaker(cooldown=float("inf")), "breaker.cooldown"),
+    (lambda: CircuitBreaker(failures=2.5), "breaker.failures"),  # type: ignore[arg-type]
+    (lambda: CircuitBreaker(failures=True), "breaker.failures"),
 ])
 def test_settings_built_in_code_follow_the_config_rules(make: Any, path: str) -> None:
     with pytest.raises(ConfigError) as info:
