@@ -88,10 +88,10 @@ def check(opts: Options, file: str | None, strict: bool, as_json: bool) -> None:
         for message in ignored:
             warn(message)
         err = err_console()
-        for n in deprecated:
-            err.print(Text(f"warning: {n.message}", style="yellow"))
+        for n in deprecated:  # the one documented form of a warning line
+            err.print(Text(f"router: warning: {n.message}", style="yellow"))
         for d in keyless:
-            err.print(Text(f"warning: {d.missing_key_hint()}", style="yellow"))
+            err.print(Text(f"router: warning: {d.missing_key_hint()}", style="yellow"))
         for n in retired:
             err.print(Text(f"refused: {n.message}", style="red"))
         if _NOTHING_SERVES in problems:
