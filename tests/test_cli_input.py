@@ -253,3 +253,107 @@ def test_eval_says_an_empty_file_is_empty(tmp_path: Path) -> None:
     empty.write_text("")
     assert one_line_error(run("eval", str(empty), *PAIRS)) == \
         f"router: error: {empty}: the file is empty"
+
+
+def big_corpus(tmp_path: Path, words: int = 129_000) -> Path:
+    """big/ with a file too long for GPT-4o's 128k window (but not NeMo's 131k) and a short one."""
+    top = tmp_path / "big"
+    top.mkdir()
+    (top / "long.txt").write_text("hello " * words)
+    (top / "short.txt").write_text("Summarise this ticket: my invoice is wrong.")
+    return top
+
+
+def test_estimate_ranks_only_a_deployment_taking_every_request_as_cheapest(
+        tmp_path: Path) -> None:
+    top = big_corpus(tmp_path)
+    result = run("estimate", str(top), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    ranked = [(d["deployment"], d["complete"], d["too_long"]) for d in data["deployments"]]
+    assert ranked == [("mistral-nemo@openrouter", True, 0), ("gpt-4o-mini@openai", False, 1),
+                      ("gpt-4o@openai", False, 1)]
+    assert data["cheapest"] == "mistral-nemo@openrouter"
+    table = run("estimate", str(top)).stdout
+    assert "cheapest: mistral-nemo@openrouter at $" in table
+    assert "cheapest: gpt-4o-mini" not in table
+    rows = [line for line in table.splitlines() if "@" in line and "│" in line]
+    assert [r.split("│")[1].strip() for r in rows] == [r[0] for r in ranked]
+    assert "(partial)" in rows[1]
+    assert "(partial)" not in rows[0]
+
+
+def test_estimate_names_no_cheapest_when_none_takes_the_whole_corpus(tmp_path: Path) -> None:
+    top = big_corpus(tmp_path, words=140_000)  # too long for every window
+    data = json.loads(run("estimate", str(top), "--json").stdout)
+    assert data["cheapest"] is None
+    assert all(not d["complete"] and d["too_long"] == 1 for d in data["deployments"])
+    table = run("estimate", str(top)).stdout
+    assert ("cheapest: none; no deployment can take all 2 requests; the most any takes is 1 of 2, "
+            "cheapest on mistral-nemo@openrouter at $") in table
+    result = run("estimate", "hello", "--output-tokens", "1000000000")  # fits no window
+    assert result.exit_code == 0, result.output
+    assert ("cheapest: none; no deployment can take the one request (too long for every context "
+            "window)") in result.stdout
+    assert json.loads(run("estimate", "hello", "--output-tokens", "1000000000",
+                          "--json").stdout)["cheapest"] is None
+
+
+def test_estimate_bounds_output_tokens() -> None:
+    line = one_line_error(run("estimate", "hello", "--output-tokens", "99999999999999999999"))
+    assert line.endswith("estimate: error: Invalid value for '--output-tokens': "
+                         "99999999999999999999 is not in the range 0<=x<=1000000000. (see "
+                         "'cli estimate --help')")  # 'cli': the runner's name for the program
+
+
+def test_estimate_says_a_named_pipe_is_not_a_regular_file(tmp_path: Path,
+                                                           monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    os.mkfifo("fifo")
+    line = one_line_error(run("estimate", "fifo"))
+    assert line == ("router: error: fifo: not a regular file or directory (a named pipe) "
+                    "(--skip-bad skips such input)")
+
+
+def test_estimate_reports_broken_links_and_pipes_inside_a_directory(tmp_path: Path) -> None:
+    top = tmp_path / "c"
+    top.mkdir()
+    (top / "ok.txt").write_text("Summarise this ticket.")
+    (top / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    os.mkfifo(top / "pipe")
+    line = one_line_error(run("estimate", str(top)))
+    assert line == (f"router: error: {top / 'gone.txt'}: a broken symbolic link (to "
+                    f"{tmp_path / 'nowhere.txt'}, which does not exist) (--skip-bad skips such "
+                    "input)")
+    result = run("estimate", str(top), "--skip-bad", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["files"], data["requests"]) == (1, 1)
+    assert data["skipped"] == [
+        {"where": str(top / "gone.txt"),
+         "reason": f"a broken symbolic link (to {tmp_path / 'nowhere.txt'}, which does not exist)"},
+        {"where": str(top / "pipe"), "reason": "not a regular file or directory (a named pipe)"}]
+    # A broken link named on the command line is reported too, not priced as prompt text.
+    (tmp_path / "dead").symlink_to("missing")
+    assert one_line_error(run("estimate", str(tmp_path / "dead"))).startswith(
+        f"router: error: {tmp_path / 'dead'}: a broken symbolic link (to missing")
+
+
+def run_stdin(*args: str, stdin: str) -> Result:
+    return CliRunner().invoke(cli, ["--today", "2026-11-25", *args], input=stdin)
+
+
+def test_estimate_dash_reads_the_prompt_from_stdin() -> None:
+    prompt = "Summarise this support ticket: my invoice is wrong. " * 20
+    piped = json.loads(run_stdin("estimate", "-", "--json", stdin=prompt).stdout)
+    given = json.loads(run("estimate", "--text", prompt, "--json").stdout)
+    assert piped["requests"] == 1
+    assert piped["deployments"] == given["deployments"]
+    literal = json.loads(run_stdin("estimate", "--text", "-", "--json", stdin=prompt).stdout)
+    assert literal["deployments"][0]["input_tokens"] < given["deployments"][0]["input_tokens"]
+    assert one_line_error(run_stdin("estimate", "-", stdin=" \n")) == \
+        "router: error: the prompt is empty (standard input held no text)"
+    assert "'-' (standard input) must be the only argument" in one_line_error(
+        run_stdin("estimate", "-", "a.txt", stdin=prompt))
+    # A '-' among words of a prompt is just a word.
+    assert run("estimate", "what", "is", "3", "-", "2").exit_code == 0

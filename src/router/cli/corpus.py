@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,33 +48,59 @@ def collect_files(paths: Sequence[Path], *, skip_bad: bool,
                   skipped: list[Skipped]) -> list[Path]:
     """Files named, and every non-hidden file under directories named, in a stable order.
 
-    A directory that cannot be listed is an error (not silently left out) unless `skip_bad`,
-    and then it is listed in `skipped`."""
+    A directory that cannot be listed, a broken symbolic link, or something that is not a regular
+    file (a named pipe, a device) is an error (not silently left out) unless `skip_bad`, and then
+    it is listed in `skipped`."""
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found, unreadable = _walk(path)
+            found, unreadable, odd = _walk(path)
             for exc in unreadable:
                 _bad(skipped, skip_bad, str(exc.filename or path),
                      f"cannot read the directory: {exc.strerror or exc}")
-            if not found and not unreadable:
+            for where, reason in odd:
+                _bad(skipped, skip_bad, str(where), reason)
+            if not found and not unreadable and not odd:
                 raise CliError(f"{path}: the directory holds no files")
             out.extend(found)
         elif path.is_file():
             out.append(path)
+        elif os.path.lexists(path):
+            _bad(skipped, skip_bad, str(path), _not_regular(path))
         else:
             raise CliError(f"no such file or directory: {path}")
     return out
 
 
-def _walk(top: Path) -> tuple[list[Path], list[OSError]]:
-    """Every non-hidden file under `top`, sorted, and the directories that could not be listed."""
+def _walk(top: Path) -> tuple[list[Path], list[OSError], list[tuple[Path, str]]]:
+    """Every non-hidden regular file under `top`, sorted; the directories that could not be
+    listed; and the other entries (broken links, pipes, devices), each with why it is not read."""
     errors: list[OSError] = []
     found: list[Path] = []
     for root, dirs, files in os.walk(top, onerror=errors.append):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [Path(root, f) for f in files if not f.startswith(".")]
-    return sorted(p for p in found if p.is_file()), errors
+    regular = sorted(p for p in found if p.is_file())
+    odd = sorted((p, _not_regular(p)) for p in found if not p.is_file())
+    return regular, errors, odd
+
+
+def _not_regular(path: Path) -> str:
+    """Why `path`, which exists (perhaps as a broken link) but is no regular file, is not read."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        try:
+            target = os.readlink(path)
+        except OSError:
+            return "no such file"
+        return f"a broken symbolic link (to {target}, which does not exist)"
+    except OSError as exc:
+        return f"cannot read it: {exc.strerror or exc}"
+    kinds = [(stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")]
+    kind = next((name for test, name in kinds if test(mode)), "")
+    return "not a regular file or directory" + (f" ({kind})" if kind else "")
 
 
 def read_items(files: Sequence[Path], *, field: str | None, skip_bad: bool,

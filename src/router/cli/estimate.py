@@ -4,6 +4,7 @@ input counted with its own tokenizer (o200k_base for GPT-4o, Tekken for NeMo).""
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +23,10 @@ from router.messages import build_request
 from router.settings import resolve
 from router.tokens import RequestTokens, exact_tokenizer_available
 
-__all__ = ["Tally", "estimate"]
+__all__ = ["MAX_OUTPUT_TOKENS", "Tally", "estimate"]
+
+MAX_OUTPUT_TOKENS = 10**9  # far above any model's output limit; beyond it is a typo
+STDIN = "<stdin>"
 
 
 @dataclass(slots=True)
@@ -34,6 +38,15 @@ class Tally:
     input_tokens: int = 0
     output_tokens: int = 0
     too_long: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Whether it can take every request (none too long for its context window)."""
+        return not self.too_long
+
+    def rank(self) -> tuple[int, Decimal, str]:
+        """Those that take every request first, by cost; then by how many they cannot take."""
+        return len(self.too_long), self.total, self.deployment.id
 
     @property
     def input_cost(self) -> Decimal:
@@ -60,7 +73,8 @@ class Tally:
         dep = self.deployment
         return {"deployment": dep.id, "model": dep.model, "tokenizer": dep.spec.tokenizer,
                 "exact_tokenizer": exact_tokenizer_available(dep.spec.tokenizer),
-                "requests": self.requests, "input_tokens": self.input_tokens,
+                "requests": self.requests, "complete": self.complete,
+                "input_tokens": self.input_tokens,
                 "output_tokens": self.output_tokens, "input_cost": self.input_cost,
                 "output_cost": self.output_cost, "total_cost": self.total,
                 "too_long": len(self.too_long), "price_source": dep.price.source}
@@ -70,7 +84,7 @@ class Tally:
 @click.argument("inputs", nargs=-1, required=True, metavar="PROMPT|FILE|DIR...")
 @click.option("--text", "literal", is_flag=True,
               help="Treat the arguments as prompt text, even when they look like paths.")
-@click.option("--output-tokens", type=click.IntRange(min=0), metavar="N",
+@click.option("--output-tokens", type=click.IntRange(min=0, max=MAX_OUTPUT_TOKENS), metavar="N",
               help="Output tokens to assume per request [default: the config's "
                    "routing.expected_output_tokens, 256].")
 @click.option("-m", "--model", "models", multiple=True, help="Only these catalog models.")
@@ -85,8 +99,10 @@ def estimate(opts: Options, inputs: tuple[str, ...], literal: bool, output_token
     """What the input would cost on each configured deployment, before sending anything.
 
     PROMPT is priced as one request; a FILE as one request, or one per line when it is JSONL
-    ({"messages": [...]}, {"prompt": "..."} or {"text": "..."}); a DIR as every file under it.
+    ({"messages": [...]}, {"prompt": "..."} or {"text": "..."}); a DIR as every file under it;
+    '-' as one request holding the whole of standard input.
     Each model counts the input with its own tokenizer; output is assumed, not known.
+    Deployments that take every request are ranked first, by cost; the others after them.
     """
     resolved = resolve(opts.config, env=os.environ)
     _, deployments = build_deployments(resolved.config, resolved.unset, resolved.source)
@@ -103,23 +119,27 @@ def estimate(opts: Options, inputs: tuple[str, ...], literal: bool, output_token
     out_tokens = (resolved.config.routing.expected_output_tokens if output_tokens is None
                   else output_tokens)
     skipped: list[Skipped] = []
-    files = _files(inputs, literal, skip_bad=skip_bad, skipped=skipped)
+    from_stdin = not literal and inputs == ("-",)
+    files = None if from_stdin else _files(inputs, literal, skip_bad=skip_bad, skipped=skipped)
     if files is None:
-        if not " ".join(inputs).strip():
-            raise CliError("the prompt is empty; give the text to estimate, or a FILE or DIR")
-        items: list[Item] = [Item("prompt", " ".join(inputs), len(" ".join(inputs).encode()))]
+        text = sys.stdin.read() if from_stdin else " ".join(inputs)
+        if not text.strip():
+            raise CliError("the prompt is empty" + (" (standard input held no text)" if from_stdin
+                           else "; give the text to estimate, or a FILE or DIR"))
+        items: list[Item] = [Item(STDIN if from_stdin else "prompt", text, len(text.encode()))]
         _count(items, tallies, out_tokens, skipped, skip_bad, total_bytes=0)
     else:
         total = sum(p.stat().st_size for p in files)
         _count(read_items(files, field=field, skip_bad=skip_bad, skipped=skipped), tallies,
                out_tokens, skipped, skip_bad, total_bytes=total)
-    tallies.sort(key=lambda t: (t.total, t.deployment.id))
+    tallies.sort(key=Tally.rank)
     requests = max(t.requests + len(t.too_long) for t in tallies)
     if requests == 0:
         raise CliError("the input holds no request to estimate")
     if as_json:
         dump_json({"requests": requests, "files": len(files or ()),
                    "output_tokens_per_request": out_tokens,
+                   "cheapest": tallies[0].deployment.id if tallies[0].complete else None,
                    "deployments": [t.as_json() for t in tallies],
                    "retired": [d.id for d in retired],
                    "skipped": [{"where": s.where, "reason": s.reason} for s in skipped]})
@@ -139,15 +159,16 @@ def _files(inputs: tuple[str, ...], literal: bool, *, skip_bad: bool,
         return collect_files(paths, skip_bad=skip_bad, skipped=skipped)
     if any(existing) or any(looks_like_path(a) for a in inputs):
         missing = next(a for a, e in zip(inputs, existing, strict=True) if not e)
+        if missing == "-":
+            raise CliError("'-' (standard input) must be the only argument; to price a file "
+                           "named '-', write ./-")
         raise CliError(f"no such file or directory: {missing} (use --text to price it as text)")
     return None
 
 
 def _exists(path: Path) -> bool:
-    try:
-        return path.exists()
-    except OSError:  # e.g. a long prompt is "a file name too long"
-        return False
+    """Whether something is there, even a broken link or a pipe (reported, never priced as text)."""
+    return os.path.lexists(path)  # False on errors, e.g. a long prompt is "a file name too long"
 
 
 def _count(items: Any, tallies: list[Tally], out_tokens: int, skipped: list[Skipped],
@@ -187,13 +208,13 @@ def _show(tallies: list[Tally], *, requests: int, files: int, out_tokens: int,
         tok: str = t.deployment.spec.tokenizer
         if not exact_tokenizer_available(tok):
             tok += " (bytes: upper bound)"
+        total = f"[bold]{usd(t.total)}[/bold]" if t.complete else f"{usd(t.total)} (partial)"
         table.add_row(t.deployment.id, t.deployment.model, tok, f"{t.input_tokens:,}",
                       f"{t.output_tokens:,}", usd(t.input_cost), usd(t.output_cost),
-                      f"[bold]{usd(t.total)}[/bold]", str(len(t.too_long)) if t.too_long else "")
+                      total, str(len(t.too_long)) if t.too_long else "")
     console = out_console()
     console.print(table)
-    cheapest = tallies[0]
-    console.print(f"cheapest: {cheapest.deployment.id} at {usd(cheapest.total)}", markup=False)
+    console.print(_cheapest(tallies[0], requests), markup=False)
     for dep in retired:
         console.print(f"not estimated: {dep.id} (retired on {dep.host})", markup=False)
     for t in tallies:
@@ -203,3 +224,15 @@ def _show(tallies: list[Tally], *, requests: int, files: int, out_tokens: int,
                           f"{t.too_long[0]}); not counted", markup=False)
     for s in skipped:
         console.print(f"skipped {s.where}: {s.reason}", markup=False)
+
+
+def _cheapest(best: Tally, requests: int) -> str:
+    """The summary line: only a deployment that takes every request is "cheapest"."""
+    if best.complete:
+        return f"cheapest: {best.deployment.id} at {usd(best.total)}"
+    every = "the one request" if requests == 1 else f"all {requests:,} requests"
+    if best.requests == 0:
+        return f"cheapest: none; no deployment can take {every} (too long for every context window)"
+    return (f"cheapest: none; no deployment can take {every}; the most any takes is "
+            f"{best.requests:,} of {requests:,}, cheapest on {best.deployment.id} at "
+            f"{usd(best.total)} for those")
