@@ -358,3 +358,17 @@ def test_a_stream_dropped_unread_ends_its_span_and_request(observed: Any, spans:
                     for s in m.samples if s.name.endswith("_total")
                     and s.labels.get("outcome") == "cancelled")
     assert cancelled == 3
+
+
+def test_per_user_budgets_stay_out_of_the_budget_gauge() -> None:
+    # The audit's case: one series per user, labelled with their e-mail address.
+    registry = CollectorRegistry()
+    config = {**BUDGETED, "budgets": [*BUDGETED["budgets"],
+                                      {"scope": "user", "limit": "1", "window": "day"}]}
+    router = Router(config, hooks=[PrometheusHook(registry=registry)], transport=mock_transport(),
+                    env={})
+    for i in range(3):
+        router.complete(PROMPT, user=f"user-{i}@example.com", team="search", max_tokens=20)
+    budgets = {s.labels["budget"] for m in registry.collect()
+               if m.name == "router_budget_remaining_usd" for s in m.samples}
+    assert budgets == {"global/day", "team/day:search"}

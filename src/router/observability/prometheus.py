@@ -4,7 +4,9 @@
     router = Router(config, hooks=[hook])
 
 Needs the `prometheus` extra. Labels are bounded: model, deployment, outcome (`ok` or the error
-class), token kind, budget name. Money goes out as float USD, the only number Prometheus has.
+class), token kind, budget name (a budget kept per user is not exported: its series would grow with
+the users and name them).
+Money goes out as float USD, the only number Prometheus has.
 """
 
 from __future__ import annotations
@@ -75,6 +77,12 @@ class PrometheusHook(Hook):
             self.observe_budget(error.budget, error.remaining)
 
     def on_budget(self, name: str, remaining: Decimal) -> None:
+        # A budget kept per user ("user/day:alice@example.com") would make a series per person,
+        # named after them: not exported (the ledger reports it: `router spend`). Per team, tag,
+        # model or deployment (sets the app or the config bounds) it is.
+        budget_id, per_value, _ = name.partition(":")
+        if per_value and budget_id.startswith("user"):
+            return
         self.observe_budget(name, remaining)
 
     def observe_budget(self, name: str, remaining: Decimal) -> None:
