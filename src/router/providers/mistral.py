@@ -74,7 +74,7 @@ class MistralProvider(Provider):
     def aclient(self) -> Mistral:
         """The client of the running event loop, for the async calls."""
         if self._async is None:
-            self._async = LoopBound(lambda: self._make(sync=False))
+            self._async = LoopBound(lambda: self._make(sync=False), closer=_aclose)
         return self._async.get()
 
     def _kwargs(self, request: Request, options: CallOptions) -> dict[str, Any]:
@@ -189,8 +189,8 @@ class MistralProvider(Provider):
 
     async def aclose(self) -> None:
         client = self._async.current() if self._async is not None else None
-        if client is not None and client.sdk_configuration.async_client is not None:
-            await client.sdk_configuration.async_client.aclose()
+        if client is not None:
+            await _aclose(client)
         self._async = None
 
 
@@ -315,3 +315,9 @@ def _reported_error(body: str | None) -> str | None:
 
 def _short(body: str | None) -> str:
     return (body or "").strip().replace("\n", " ")[:300]
+
+
+async def _aclose(client: Mistral) -> None:
+    """Close an async client's connections (the SDK's own HTTP client)."""
+    if client.sdk_configuration.async_client is not None:
+        await client.sdk_configuration.async_client.aclose()

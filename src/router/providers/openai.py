@@ -78,7 +78,7 @@ class OpenAIProvider(Provider):
             self._async = LoopBound(lambda: openai.AsyncOpenAI(
                 **self._client_kwargs(),
                 http_client=self._async_http_client(),  # type: ignore[arg-type]
-            ))
+            ), closer=lambda client: client.close())
         return self._async.get()
 
     def _body(self, request: Request, options: CallOptions) -> dict[str, Any]:
