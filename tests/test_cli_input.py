@@ -357,3 +357,17 @@ def test_estimate_dash_reads_the_prompt_from_stdin() -> None:
         run_stdin("estimate", "-", "a.txt", stdin=prompt))
     # A '-' among words of a prompt is just a word.
     assert run("estimate", "what", "is", "3", "-", "2").exit_code == 0
+
+
+def test_estimate_follows_linked_directories_once(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    (corpus / "real").mkdir(parents=True)
+    (corpus / "real" / "a.txt").write_text("hello there")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "b.txt").write_text("general kenobi")
+    (corpus / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (corpus / "real" / "loop").symlink_to(corpus, target_is_directory=True)  # a cycle
+    result = CliRunner().invoke(cli, ["estimate", str(corpus), "--json"])
+    assert result.exit_code == 0, result.output + result.stderr
+    assert json.loads(result.stdout)["requests"] == 2  # b.txt through the link; the loop once

@@ -73,11 +73,18 @@ def collect_files(paths: Sequence[Path], *, skip_bad: bool,
 
 
 def _walk(top: Path) -> tuple[list[Path], list[OSError], list[tuple[Path, str]]]:
-    """Every non-hidden regular file under `top`, sorted; the directories that could not be
-    listed; and the other entries (broken links, pipes, devices), each with why it is not read."""
+    """Every non-hidden regular file under `top` (linked directories included, each once),
+    sorted; the directories that could not be listed; and the other entries (broken links,
+    pipes, devices), each with why it is not read."""
     errors: list[OSError] = []
     found: list[Path] = []
-    for root, dirs, files in os.walk(top, onerror=errors.append):
+    read: set[str] = set()  # directories already walked: links are followed, loops are not
+    for root, dirs, files in os.walk(top, onerror=errors.append, followlinks=True):
+        real = os.path.realpath(root)
+        if real in read:  # a link back to a directory already counted: count it once
+            dirs[:] = []
+            continue
+        read.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [Path(root, f) for f in files if not f.startswith(".")]
     regular = sorted(p for p in found if p.is_file())
