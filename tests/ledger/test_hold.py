@@ -291,3 +291,52 @@ def test_each_deployment_a_call_spent_on_gets_its_own_entry(budgets: list[dict[s
     assert {(r.model, r.cost) for r in report.by_model} == {
         ("gpt-4o-mini", garbled.cost), ("gpt-4o", answered.cost)}
     router.close()
+
+
+class MiniPaid(MiniDown):
+    """gpt-4o-mini answers an unusable, billed answer (1,000 input tokens: $0.00015)."""
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        model = json.loads(request.content)["model"]
+        if model != "gpt-4o-mini":
+            return super()._answer(request)
+        self.served.append(model)
+        return httpx.Response(200, json={
+            "id": "x", "model": model, "choices": [{"index": 0, "finish_reason": "stop",
+                                                    "message": {"content": 5}}],
+            "usage": {"prompt_tokens": 1000, "completion_tokens": 0}})
+
+
+@pytest.mark.parametrize("policy", ["fail_closed", "fail_open"])
+def test_a_fallbacks_settlement_the_ledger_refused_is_booked_once(policy: str) -> None:
+    # The audit's case: the move to the fallback settled mini's spend; when the ledger refused
+    # (or the caller was cancelled meanwhile) the call's close booked the same spend again.
+    ledger = Flaky()
+    settles = 0
+    real_settle = ledger.settle
+
+    def settle(*args: Any, **kwargs: Any) -> Any:
+        nonlocal settles
+        settles += 1
+        if settles == 1:  # the move's settlement of mini's spend
+            raise LedgerError("the ledger is unreachable (test)")
+        return real_settle(*args, **kwargs)
+
+    ledger.settle = settle  # type: ignore[method-assign]
+    provider = MiniPaid()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        router = Router(config([{"scope": "global", "limit": "1", "window": "day"}],
+                               on_ledger_error=policy), transport=provider.transport(),
+                        clock=MovingClock(), env={}, ledger=ledger)
+    try:
+        router.complete("Explain tides.", models=PAIR, max_tokens=50)
+    except LedgerError:
+        assert policy == "fail_closed"
+    router._budgets.flush()
+    mini = [(e.cost, e.outcome) for e in ledger.entries() if e.model == "gpt-4o-mini"]
+    assert mini == [(D("0.00015"), Outcome.FAILED)]
+    total = ledger.balances([f"global/day|*|{DAY}"])[f"global/day|*|{DAY}"]
+    assert total.reserved == 0
+    assert total.spent == sum((e.cost for e in ledger.entries()), D(0))
+    router.close()

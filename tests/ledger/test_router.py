@@ -470,3 +470,29 @@ def test_an_export_to_a_missing_folder_is_an_invalid_request_error(make: Any, tm
     with pytest.raises(InvalidRequestError, match="target: cannot write .*No such file"):
         router.export_spend(tmp_path / "missing" / "out.csv")
     assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("policy", ["fail_closed", "fail_open"])
+async def test_more_calls_in_flight_than_redis_connections_wait_their_turn(
+    redis_url: str, policy: str
+) -> None:
+    # The audit's case: past redis-py's 100 pooled connections, calls got "ledger unreachable"
+    # from a healthy server (and under fail_open ran unbudgeted, 4.8x over the limit).
+    import uuid
+
+    from router.mock import mock_transport
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        router = Router({
+            "deployments": [{"model": "gpt-4o-mini", "provider": "openai", "api_key": "k"}],
+            "ledger": f"{redis_url}?prefix=t{uuid.uuid4().hex[:12]}",
+            "budgets": [{"scope": "global", "limit": "1", "window": "day"}],
+            "on_ledger_error": policy,
+        }, transport=mock_transport(), env={})
+    replies = await asyncio.gather(*(router.acomplete("Hello", max_tokens=5) for _ in range(300)))
+    assert len(replies) == 300
+    assert router._budgets.pending == 0
+    assert router.spend().total == sum((r.cost for r in replies), D(0))
+    await router.aclose()
+    router.close()

@@ -133,7 +133,10 @@ class Hold:
         deployment whose answer a check rejected stays held until the call ends: its answer is
         returned if the stronger model cannot answer, and its entry says so."""
         segment = self._current(call)
-        self.reservation = None
+        # The segment is handed over here: settled below, or kept to retry when the ledger
+        # refuses, or left to land by itself when the caller is cancelled meanwhile (async
+        # writes are shielded). So the call's close must not book it again.
+        self.reservation, self._base = None, call.spent
         op = None
         if self._answered(call):
             self._kept.append(segment)
@@ -149,7 +152,6 @@ class Hold:
                 raise
             if done is LEFT:  # fail_open: go on, and record the spend when the ledger is back
                 self._guard._defer(op, LedgerError("the ledger is unavailable"))
-        self._base = call.spent
         self._deployment, self._model = candidate.deployment, candidate.model
         self.reservation = yield _Op("reserve", (self._limits(candidate.deployment),
                                                  candidate.worst_case_cost),

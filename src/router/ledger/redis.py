@@ -61,6 +61,9 @@ def _client_module() -> Any:
     return redis
 
 
+_POOL = 64  # connections per client (per event loop for async); more callers wait their turn
+
+
 class RedisLedger:
     """A ledger in Redis. Sync calls use `redis.Redis`, async calls `redis.asyncio.Redis` (one
     client per event loop). Nothing connects until the first call."""
@@ -80,8 +83,12 @@ class RedisLedger:
         self._timeout = timeout
         self._options = {"decode_responses": True, "socket_connect_timeout": timeout}
         self._redis = redis
-        self._sync = redis.Redis.from_url(self._server_url, socket_timeout=timeout,
-                                          **self._options)
+        # Blocking pools: past `_POOL` connections a caller waits for a free one (up to the
+        # timeout) rather than being told the server is unreachable, which under fail_open would
+        # let it spend unbudgeted.
+        self._sync = redis.Redis.from_pool(redis.BlockingConnectionPool.from_url(
+            self._server_url, max_connections=_POOL, timeout=timeout, socket_timeout=timeout,
+            **self._options))
         self._script = self._sync.register_script(_script())
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, Any]] = (
             weakref.WeakKeyDictionary()
@@ -120,8 +127,10 @@ class RedisLedger:
         loop = asyncio.get_running_loop()
         pair = self._async.get(loop)
         if pair is None:
-            client = self._redis.asyncio.Redis.from_url(self._server_url, socket_timeout=None,
-                                                        **self._options)
+            pool = self._redis.asyncio.BlockingConnectionPool.from_url(
+                self._server_url, max_connections=_POOL, timeout=None, socket_timeout=None,
+                **self._options)  # the wait is bounded by _arun's asyncio.timeout
+            client = self._redis.asyncio.Redis.from_pool(pool)
             pair = self._async[loop] = (client, client.register_script(_script()))
         return pair
 
