@@ -116,6 +116,19 @@ def test_the_day_clocks_go_back_lasts_25_hours() -> None:
     assert end.timestamp() - start.timestamp() == 25 * 3600  # ...but 25 real hours
 
 
+@pytest.mark.parametrize("window", ["hour", "minute"])
+def test_the_hour_repeated_when_clocks_go_back_has_its_own_counter(window: str) -> None:
+    # The audit's case: 01:30 EDT and 01:30 EST shared one counter, so the second hour began
+    # with the first one's spend.
+    budget = Budget(scope="global", limit="1", window=window, timezone="America/New_York")
+    first = bucket_for(budget, None, dt.datetime(2026, 11, 1, 5, 30, tzinfo=dt.UTC))
+    second = bucket_for(budget, None, dt.datetime(2026, 11, 1, 6, 30, tzinfo=dt.UTC))
+    assert first.limit.counters != second.limit.counters
+    assert first.end.timestamp() <= second.start.timestamp()
+    usual = bucket_for(budget, None, dt.datetime(2026, 11, 1, 7, 30, tzinfo=dt.UTC))
+    assert not usual.limit.counters[0].endswith("~2")  # other hours keep their keys
+
+
 def test_an_hour_in_a_half_hour_timezone() -> None:
     start, end = window_bounds(Window.HOUR, NOW, ZoneInfo("Asia/Kolkata"))
     assert start.isoformat() == "2026-11-25T17:00:00+05:30"

@@ -290,7 +290,11 @@ def bucket_for(budget: Budget, value: str | None, now: dt.datetime) -> Bucket:
     start, end = window_bounds(budget.window, now, budget.tz)
     tag = {Window.MINUTE: "%Y-%m-%dT%H:%M", Window.HOUR: "%Y-%m-%dT%H", Window.DAY: "%Y-%m-%d",
            Window.WEEK: "%G-W%V", Window.MONTH: "%Y-%m"}[budget.window]
-    return Bucket(budget, Limit(name, budget.limit, (base + start.strftime(tag),)), start, end)
+    # The hour repeated when clocks go back has the same local time as the first: its own
+    # counter, so that it does not start with the first one's spend.
+    repeated = "~2" if start.fold and budget.window in (Window.MINUTE, Window.HOUR) else ""
+    return Bucket(budget, Limit(name, budget.limit, (base + start.strftime(tag) + repeated,)),
+                  start, end)
 
 
 def apply_budgets(budgets: Sequence[Budget], scope: CallScope,

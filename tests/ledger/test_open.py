@@ -134,10 +134,14 @@ def test_a_file_from_a_newer_router_is_refused(tmp_path: Path) -> None:
         SQLiteLedger(tmp_path / "spend.db")
 
 
-def test_another_applications_database_is_left_alone(tmp_path: Path) -> None:
+@pytest.mark.parametrize("user_version", [0, 1, 5])
+def test_another_applications_database_is_left_alone(tmp_path: Path, user_version: int) -> None:
+    # The audit's case: with a user_version of its own, another app's file was taken for a
+    # ledger (or for a newer router's) and switched to WAL.
     path = tmp_path / "app.db"
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE orders (id INTEGER)")
+        conn.execute(f"PRAGMA user_version = {user_version}")
     before = path.read_bytes()
     with pytest.raises(ConfigError, match=r"^ledger: .* is not a router ledger: .*\(orders\)"):
         SQLiteLedger(path)

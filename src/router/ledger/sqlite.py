@@ -65,6 +65,9 @@ _PAGE = 1000
 _OPEN_TRIES = 6
 
 
+_LEDGER_TABLES = frozenset({"counters", "reservations", "holds", "entries"})
+
+
 class SQLiteLedger(BlockingLedger):
     """A ledger in one SQLite file. Each thread gets its own connection; async calls run on one
     worker thread, so an event loop never waits on the file lock."""
@@ -116,15 +119,17 @@ class SQLiteLedger(BlockingLedger):
         """Never turn another application's database into a ledger (WAL mode, our tables)."""
         conn.execute("BEGIN")  # one snapshot: another process may be creating the ledger now
         try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
             tables = [row[0] for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name LIMIT 4")]
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
         finally:
             conn.execute("COMMIT")
-        if tables and not version:
+        # Ours once it holds the first migration's tables; any other table-holding file is not,
+        # whatever its user_version says (other applications set it too).
+        if tables and not set(tables) >= _LEDGER_TABLES:
             raise LedgerError(
                 f"{self.url} is not a router ledger: it already holds other tables "
-                f"({', '.join(tables)}); point `ledger` at a new file")
+                f"({', '.join(tables[:4])}{', ...' if len(tables) > 4 else ''}); point "
+                "`ledger` at a new file")
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
