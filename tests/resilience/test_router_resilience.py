@@ -250,3 +250,33 @@ def test_retries_and_fallbacks_can_be_turned_off(fake_provider: FakeProviderServ
     assert served_by(fake_provider) == ["primary"]
     assert out.error.decision is not None
     assert out.error.decision.spent == Decimal(0)
+
+
+def test_event_loops_in_several_threads_each_keep_their_client(
+    fake_provider: FakeProviderServer, adapter: str
+) -> None:
+    # Loops running at once in two threads: each has a client of its own for as long as it runs
+    # (one loop's call must never find its client closed because another loop made one).
+    import threading
+
+    router = make_router(fake_provider, adapter)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        async def calls() -> None:
+            for _ in range(15):
+                await router.acomplete("Say something")
+                await asyncio.sleep(0.001)
+
+        try:
+            asyncio.run(calls())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    router.close()
